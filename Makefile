@@ -1,0 +1,40 @@
+# Two commands for students: `make lab` and `make test`. Nothing else is needed first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Windows venvs keep their scripts in Scripts/.
+ifeq ($(OS),Windows_NT)
+BIN := $(VENV)/Scripts
+endif
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: lab test report notebooks lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(STAMP_RUN)
+
+lab: $(STAMP_RUN)  ## start JupyterLab in notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP_TEST)  ## unit tests, then every notebook folder under nbval (quick mode)
+	MEMWALL_QUICK=1 $(BIN)/python -m pytest tests
+	MEMWALL_QUICK=1 $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(wildcard notebooks solutions exercises)
+
+report: $(STAMP_RUN)  ## measure this machine and print the report
+	$(BIN)/memwall-lab report
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,254 @@
+"""What this machine is: CPU, cores, caches, RAM, OS and BLAS (introduced in lesson 00).
+
+Linux reads `/proc` and `/sys`, macOS asks `sysctl`, Windows asks the kernel
+through ctypes. A value that cannot be found is `None`, and `missing` says why:
+the course never crashes because a laptop hides its cache sizes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CACHE_LEVELS = ("l1d", "l2", "l3")
+
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """A snapshot of this machine; sizes in bytes, `None` where unknown (see `missing`)."""
+
+    cpu_model: str | None
+    physical_cores: int | None
+    logical_cores: int | None
+    cache_bytes: dict[str, int | None]
+    ram_total_bytes: int | None
+    ram_available_bytes: int | None
+    os: str
+    python: str
+    numpy: str
+    blas: str | None
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def last_level_cache_bytes(self) -> int | None:
+        """Size in bytes of the largest cache level found, or None."""
+        found = [size for size in self.cache_bytes.values() if size]
+        return max(found) if found else None
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready dict of every field."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["sysctl", "-n", name], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def parse_size(text: str) -> int:
+    """Parse a cache size like '48K', '32768K', '2M' or '1048576' into bytes."""
+    text = text.strip().upper().removesuffix("B")
+    multiplier = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in "KMG" else text
+    return int(number) * multiplier
+
+
+def _linux_cpu_model() -> str | None:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu model")):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def _linux_physical_cores() -> int | None:
+    cores = set()
+    for topology in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology"):
+        package = _read(topology / "physical_package_id")
+        core = _read(topology / "core_id")
+        if core is not None:
+            cores.add((package, core))
+    return len(cores) or None
+
+
+def _linux_caches() -> dict[str, int | None]:
+    caches: dict[str, int | None] = dict.fromkeys(CACHE_LEVELS)
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        level, kind, size = (_read(index / name) for name in ("level", "type", "size"))
+        if not (level and kind and size) or kind == "Instruction":
+            continue
+        key = "l1d" if level == "1" else f"l{level}"
+        if key in caches:
+            caches[key] = parse_size(size)
+    return caches
+
+
+def _linux_memory() -> tuple[int | None, int | None]:
+    values = {}
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[name] = int(parts[0]) * 1024
+    return values.get("MemTotal"), values.get("MemAvailable", values.get("MemFree"))
+
+
+def _macos_caches() -> dict[str, int | None]:
+    # Apple silicon reports per-cluster sizes under hw.perflevel0 (performance cores).
+    caches: dict[str, int | None] = dict.fromkeys(CACHE_LEVELS)
+    for key, names in {
+        "l1d": ("hw.perflevel0.l1dcachesize", "hw.l1dcachesize"),
+        "l2": ("hw.perflevel0.l2cachesize", "hw.l2cachesize"),
+        "l3": ("hw.l3cachesize",),
+    }.items():
+        for name in names:
+            value = _sysctl(name)
+            if value and value.isdigit() and int(value) > 0:
+                caches[key] = int(value)
+                break
+    return caches
+
+
+def _macos_available_bytes() -> int | None:
+    try:
+        text = subprocess.run(
+            ["vm_stat"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    page_bytes, pages = 4096, 0
+    for line in text.splitlines():
+        if "page size of" in line:
+            page_bytes = int(line.split("page size of")[1].split()[0])
+        elif line.startswith(("Pages free", "Pages inactive", "Pages speculative")):
+            pages += int(line.split(":")[1].strip().rstrip("."))
+    return pages * page_bytes or None
+
+
+class _MemoryStatusEx(ctypes.Structure):
+    _fields_ = [
+        ("dwLength", ctypes.c_ulong),
+        ("dwMemoryLoad", ctypes.c_ulong),
+        ("ullTotalPhys", ctypes.c_ulonglong),
+        ("ullAvailPhys", ctypes.c_ulonglong),
+        ("ullTotalPageFile", ctypes.c_ulonglong),
+        ("ullAvailPageFile", ctypes.c_ulonglong),
+        ("ullTotalVirtual", ctypes.c_ulonglong),
+        ("ullAvailVirtual", ctypes.c_ulonglong),
+        ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+    ]
+
+
+def _windows_memory() -> tuple[int | None, int | None]:
+    status = _MemoryStatusEx()
+    status.dwLength = ctypes.sizeof(_MemoryStatusEx)
+    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+        return None, None
+    return int(status.ullTotalPhys), int(status.ullAvailPhys)
+
+
+def blas_name() -> str | None:
+    """Name and version of the BLAS numpy uses, e.g. 'openblas 0.3.27 (Haswell)'."""
+    try:
+        import numpy  # noqa: F401  (loads the BLAS so threadpoolctl can see it)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            arch = f" ({pool['architecture']})" if pool.get("architecture") else ""
+            return f"{pool.get('internal_api')} {pool.get('version')}{arch}"
+    return None
+
+
+def ram_available_bytes() -> int | None:
+    """Memory in bytes the OS says can be allocated now without swapping, or None."""
+    return _memory()[1]
+
+
+def _memory() -> tuple[int | None, int | None]:
+    if sys.platform.startswith("linux"):
+        return _linux_memory()
+    if sys.platform == "darwin":
+        total = _sysctl("hw.memsize")
+        return (int(total) if total else None), _macos_available_bytes()
+    if sys.platform == "win32":
+        return _windows_memory()
+    return None, None
+
+
+def _cpu_and_caches() -> tuple[str | None, int | None, dict[str, int | None]]:
+    if sys.platform.startswith("linux"):
+        return _linux_cpu_model(), _linux_physical_cores(), _linux_caches()
+    if sys.platform == "darwin":
+        cores = _sysctl("hw.physicalcpu")
+        return (
+            _sysctl("machdep.cpu.brand_string"),
+            int(cores) if cores and cores.isdigit() else None,
+            _macos_caches(),
+        )
+    # Windows and others: the model name is all the standard library offers.
+    return platform.processor() or None, None, dict.fromkeys(CACHE_LEVELS)
+
+
+def describe() -> MachineInfo:
+    """Inspect this machine; never raises, records the reason for every unknown."""
+    import numpy
+
+    try:
+        cpu_model, physical_cores, caches = _cpu_and_caches()
+    except (OSError, ValueError) as error:
+        cpu_model, physical_cores, caches = None, None, dict.fromkeys(CACHE_LEVELS)
+        cpu_reason = f"could not read CPU details: {error}"
+    else:
+        cpu_reason = f"not reported by the OS ({platform.system()})"
+    memory_reason = f"not reported by the OS ({platform.system()})"
+    try:
+        ram_total, ram_available = _memory()
+    except (OSError, ValueError, AttributeError) as error:
+        ram_total, ram_available = None, None
+        memory_reason = f"could not read memory details: {error}"
+    info = MachineInfo(
+        cpu_model=cpu_model,
+        physical_cores=physical_cores,
+        logical_cores=os.cpu_count(),
+        cache_bytes=caches,
+        ram_total_bytes=ram_total,
+        ram_available_bytes=ram_available,
+        os=f"{platform.system()} {platform.release()} ({platform.machine()})",
+        python=platform.python_version(),
+        numpy=numpy.__version__,
+        blas=blas_name(),
+    )
+    reasons = {
+        "cpu_model": cpu_reason,
+        "physical_cores": cpu_reason,
+        "logical_cores": "os.cpu_count() returned None",
+        "ram_total_bytes": memory_reason,
+        "ram_available_bytes": memory_reason,
+        "blas": "threadpoolctl found no BLAS library loaded by numpy",
+    }
+    for name, reason in reasons.items():
+        if getattr(info, name) is None:
+            info.missing[name] = reason
+    for level, size in caches.items():
+        if size is None:
+            info.missing[f"cache_bytes.{level}"] = cpu_reason
+    return info

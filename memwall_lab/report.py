@@ -1,0 +1,193 @@
+"""`memwall-lab report`: measure this machine, print a table, save JSON (lesson 00).
+
+The JSON file is how a class compares machines, so its layout is a schema with
+a version (`SCHEMA`, `SCHEMA_VERSION`); `load` reads a file back and checks it.
+
+Schema, version 1 (all numbers SI: bytes, seconds, bytes/s, FLOP/s):
+
+    {"schema": "memwall-lab-report", "version": 1, "created": ISO-8601 time,
+     "quick": bool, "machine": {cpu_model, physical_cores, logical_cores,
+        cache_bytes: {l1d, l2, l3}, ram_total_bytes, ram_available_bytes, os,
+        python, numpy, blas, missing},
+     "bandwidth": [{kernel, threads, array_bytes, best_bytes_per_s, median_bytes_per_s}],
+     "latency": [{size_bytes, best_s, median_s}],
+     "latency_by_level": {"l1d"|"l2"|"l3"|"dram": {size_bytes, best_s}},
+     "peak_flops": {"fp64"|"fp32": {n, best_flops_per_s, median_flops_per_s}},
+     "ridge_flops_per_byte": {"fp64"|"fp32": peak / all-core triad bandwidth}}
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+from memwall_lab import machine, measure
+from memwall_lab.progress import Progress
+from memwall_lab.units import format_bytes, format_rate, format_seconds
+
+SCHEMA = "memwall-lab-report"
+SCHEMA_VERSION = 1
+MAX_REPORT_BYTES = 1024**2  # a real report is a few KiB; refuse anything huge
+REQUIRED_KEYS = ("machine", "bandwidth", "latency", "peak_flops", "ridge_flops_per_byte")
+
+
+def _bandwidth_entry(result: measure.Measurement) -> dict:
+    return {
+        "kernel": result.kernel,
+        "threads": result.threads,
+        "array_bytes": result.size_bytes,
+        "best_bytes_per_s": result.best,
+        "median_bytes_per_s": result.median,
+    }
+
+
+def latency_by_level(curve: list[dict], caches: dict) -> dict:
+    """Pick one latency per memory level: the largest set at most half of each cache.
+
+    DRAM is the largest working set measured, if it is at least 4x the largest cache.
+    """
+    by_level, previous = {}, 0
+    for level in machine.CACHE_LEVELS:
+        size = caches.get(level)
+        if not size:
+            continue
+        inside = [p for p in curve if previous < p["size_bytes"] <= size // 2]
+        if inside:
+            by_level[level] = {"size_bytes": inside[-1]["size_bytes"],
+                               "best_s": inside[-1]["best_s"]}
+        previous = size
+    largest = max(curve, key=lambda p: p["size_bytes"])
+    if largest["size_bytes"] >= 4 * max(previous, 1):
+        by_level["dram"] = {"size_bytes": largest["size_bytes"], "best_s": largest["best_s"]}
+    return by_level
+
+
+def collect(quick: bool | None = None, progress: bool = True) -> dict:
+    """Measure this machine and return the report as a JSON-ready dict (schema above)."""
+    quick = measure.quick_mode(quick)
+    info = machine.describe()
+    all_threads = os.cpu_count() or 1
+    thread_counts = sorted({1, all_threads})
+    bandwidth = []
+    with Progress(len(measure.STREAM_ARRAYS) * len(thread_counts), "bandwidth",
+                  enabled=progress) as bar:
+        for kernel in measure.STREAM_ARRAYS:
+            for threads in thread_counts:
+                bandwidth.append(_bandwidth_entry(
+                    measure.bandwidth(kernel, threads=threads, quick=quick)))
+                bar.step(f"{kernel} x{threads}")
+    curve = [{"size_bytes": r.size_bytes, "best_s": r.best, "median_s": r.median}
+             for r in measure.latency_curve(quick=quick, progress=progress)]
+    peak = {}
+    for dtype in measure.FLOAT_DTYPES:
+        result = measure.peak_flops(dtype, quick=quick)
+        peak[dtype] = {"n": result.details["n"], "best_flops_per_s": result.best,
+                       "median_flops_per_s": result.median}
+    triad_all = max(e["best_bytes_per_s"] for e in bandwidth if e["kernel"] == "triad")
+    return {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "machine": info.as_dict(),
+        "bandwidth": bandwidth,
+        "latency": curve,
+        "latency_by_level": latency_by_level(curve, info.cache_bytes),
+        "peak_flops": peak,
+        "ridge_flops_per_byte": {d: p["best_flops_per_s"] / triad_all for d, p in peak.items()},
+    }
+
+
+def _maybe(value, formatter) -> str:
+    return "unknown" if value is None else formatter(value)
+
+
+def render(report: dict) -> str:
+    """Format a report as a plain-text table for the terminal."""
+    info = report["machine"]
+    caches = ", ".join(f"{level.upper()} {_maybe(size, format_bytes)}"
+                       for level, size in info["cache_bytes"].items())
+    lines = [
+        f"memwall-lab report ({'quick' if report['quick'] else 'full'}), {report['created']}",
+        "",
+        f"  CPU        {info['cpu_model'] or 'unknown'}",
+        f"  cores      {info['physical_cores'] or '?'} physical, "
+        f"{info['logical_cores'] or '?'} logical",
+        f"  caches     {caches}",
+        f"  RAM        {_maybe(info['ram_total_bytes'], format_bytes)} total, "
+        f"{_maybe(info['ram_available_bytes'], format_bytes)} available",
+        f"  software   {info['os']}, Python {info['python']}, numpy {info['numpy']}, "
+        f"BLAS {info['blas'] or 'unknown'}",
+        "",
+        "  bandwidth (STREAM counting)       best          median",
+    ]
+    for entry in report["bandwidth"]:
+        label = f"{entry['kernel']}, {entry['threads']} thread(s)"
+        lines.append(f"    {label:<30} {format_rate(entry['best_bytes_per_s'], 'B/s'):>12}"
+                     f"  {format_rate(entry['median_bytes_per_s'], 'B/s'):>12}")
+    lines += ["", "  latency beyond an L1 hit, by level"]
+    for level, point in report["latency_by_level"].items():
+        lines.append(f"    {level.upper():<5} at {format_bytes(point['size_bytes']):>9}"
+                     f"   {format_seconds(point['best_s']):>10}")
+    lines += ["", "  peak FLOP/s (matmul)"]
+    for dtype, point in report["peak_flops"].items():
+        rate = format_rate(point["best_flops_per_s"], "FLOP/s")
+        lines.append(f"    {dtype} n={point['n']:<6} {rate:>16}")
+    lines += ["", "  ridge point (peak FLOP/s / all-core triad bandwidth)"]
+    for dtype, ridge in report["ridge_flops_per_byte"].items():
+        lines.append(f"    {dtype}  {ridge:8.1f} FLOP/byte")
+    return "\n".join(lines)
+
+
+def save(report: dict, path: str | Path) -> Path:
+    """Write a report as JSON to `path`; return the path."""
+    path = Path(path)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
+
+
+def load(path: str | Path) -> dict:
+    """Read a report JSON file back, checking its size, schema and version."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such report file")
+    if path.stat().st_size > MAX_REPORT_BYTES:
+        raise ValueError(f"{path}: larger than {format_bytes(MAX_REPORT_BYTES)}, "
+                         "not a memwall-lab report")
+    try:
+        report = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not a memwall-lab report (schema must be {SCHEMA!r})")
+    if report.get("version") != SCHEMA_VERSION:
+        raise ValueError(f"{path}: report version {report.get('version')!r}; this memwall-lab "
+                         f"reads version {SCHEMA_VERSION}")
+    missing = [key for key in REQUIRED_KEYS if key not in report]
+    if missing:
+        raise ValueError(f"{path}: report is missing {', '.join(missing)}")
+    return report
+
+
+def roofs(report: dict) -> list:
+    """This machine's rooflines (fp64, fp32) from a report, for `roofline.plot`."""
+    from memwall_lab.roofline import Roof
+
+    triad_all = max(e["best_bytes_per_s"] for e in report["bandwidth"] if e["kernel"] == "triad")
+    return [Roof(f"this machine, {dtype}", point["best_flops_per_s"], triad_all)
+            for dtype, point in report["peak_flops"].items()]
+
+
+def save_roofline(report: dict, path: str | Path) -> Path:
+    """Draw this machine's roofline from a report into a PNG at `path`."""
+    from matplotlib.figure import Figure
+
+    from memwall_lab import roofline
+
+    figure = Figure()
+    title = f"Roofline of {report['machine']['cpu_model'] or 'this machine'}"
+    roofline.plot(roofs(report), ax=figure.subplots(), title=title)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    return Path(path)

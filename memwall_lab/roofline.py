@@ -1,0 +1,129 @@
+"""Roofline arithmetic and the one roofline plot (introduced in lesson 02).
+
+Attainable FLOP/s = min(peak FLOP/s, intensity x bandwidth); the ridge point is
+the intensity (FLOP/byte) where the two limits meet: peak / bandwidth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Roof:
+    """One machine's two limits: compute roof in FLOP/s and memory slope in bytes/s."""
+
+    name: str
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+
+    def __post_init__(self):
+        for field in ("peak_flops_per_s", "bandwidth_bytes_per_s"):
+            value = getattr(self, field)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{field} must be a positive finite number, got {value!r}")
+
+    @property
+    def ridge_flops_per_byte(self) -> float:
+        """Intensity in FLOP/byte above which this machine is compute-bound."""
+        return ridge_point(self.peak_flops_per_s, self.bandwidth_bytes_per_s)
+
+    def attainable(self, intensity_flops_per_byte):
+        """Roofline bound in FLOP/s at the given intensity (FLOP/byte); arrays work too."""
+        return attainable_flops_per_s(
+            intensity_flops_per_byte, self.peak_flops_per_s, self.bandwidth_bytes_per_s
+        )
+
+    @classmethod
+    def from_hardware(cls, hw, dtype: str = "bf16") -> Roof:
+        """The roof of a ``hardware.Hardware`` (or its name) for one dtype's dense peak."""
+        if isinstance(hw, str):
+            from memwall_lab.hardware import get
+
+            hw = get(hw)
+        return cls(f"{hw.display_name} ({dtype})", hw.peak(dtype), hw.bandwidth_bytes_per_s)
+
+
+@dataclass(frozen=True)
+class KernelPoint:
+    """A measured or predicted kernel: its intensity (FLOP/byte) and achieved FLOP/s."""
+
+    name: str
+    intensity_flops_per_byte: float
+    flops_per_s: float
+
+
+def kernel_on_roof(name: str, intensity_flops_per_byte: float, roof: Roof) -> KernelPoint:
+    """A predicted kernel: placed at the roofline bound of ``roof`` for its intensity."""
+    return KernelPoint(name, intensity_flops_per_byte, roof.attainable(intensity_flops_per_byte))
+
+
+def ridge_point(peak_flops_per_s: float, bandwidth_bytes_per_s: float) -> float:
+    """Ridge point in FLOP/byte: peak FLOP/s divided by bandwidth in bytes/s."""
+    if peak_flops_per_s <= 0 or bandwidth_bytes_per_s <= 0:
+        raise ValueError("peak FLOP/s and bandwidth must both be positive")
+    return peak_flops_per_s / bandwidth_bytes_per_s
+
+
+def attainable_flops_per_s(intensity_flops_per_byte, peak_flops_per_s, bandwidth_bytes_per_s):
+    """Roofline bound in FLOP/s: min(peak, intensity x bandwidth); works on arrays too."""
+    intensity = np.asarray(intensity_flops_per_byte, dtype=float)
+    if np.any(intensity <= 0):
+        raise ValueError("arithmetic intensity must be positive (FLOP per byte)")
+    bound = np.minimum(peak_flops_per_s, intensity * bandwidth_bytes_per_s)
+    return float(bound) if bound.ndim == 0 else bound
+
+
+def plot(
+    roofs: Iterable[Roof],
+    kernels: Iterable[KernelPoint] = (),
+    *,
+    ax=None,
+    title: str = "Roofline",
+    intensity_range: tuple[float, float] | None = None,
+):
+    """Draw rooflines (log-log) with ridge points marked and kernels as labelled points."""
+    import matplotlib.pyplot as plt
+
+    from memwall_lab.plotting import use_course_style
+
+    use_course_style()
+    roofs, kernels = list(roofs), list(kernels)
+    if not roofs:
+        raise ValueError("plot needs at least one Roof")
+    if ax is None:
+        _, ax = plt.subplots()
+    if intensity_range is None:
+        ridges = [roof.ridge_flops_per_byte for roof in roofs]
+        points = [k.intensity_flops_per_byte for k in kernels]
+        low = min([0.05, *points]) / 2
+        high = max([*ridges, *points]) * 8
+        intensity_range = (low, high)
+    intensity = np.logspace(np.log10(intensity_range[0]), np.log10(intensity_range[1]), 200)
+    for roof in roofs:
+        bound = attainable_flops_per_s(
+            intensity, roof.peak_flops_per_s, roof.bandwidth_bytes_per_s
+        )
+        (line,) = ax.loglog(intensity, bound, label=f"{roof.name}")
+        ax.plot(
+            roof.ridge_flops_per_byte, roof.peak_flops_per_s, "o", color=line.get_color(), ms=5
+        )
+        ax.annotate(
+            f"ridge {roof.ridge_flops_per_byte:.3g} FLOP/B",
+            (roof.ridge_flops_per_byte, roof.peak_flops_per_s),
+            textcoords="offset points", xytext=(4, -12), fontsize=8, color=line.get_color(),
+        )
+    for kernel in kernels:
+        ax.plot(kernel.intensity_flops_per_byte, kernel.flops_per_s, "k^", ms=6)
+        ax.annotate(
+            kernel.name, (kernel.intensity_flops_per_byte, kernel.flops_per_s),
+            textcoords="offset points", xytext=(4, 4), fontsize=8,
+        )
+    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
+    ax.set_ylabel("attainable performance (FLOP/s)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return ax.figure

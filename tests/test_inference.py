@@ -1,0 +1,336 @@
+"""Tests of the tiny numpy transformer: sizes, KV cache, step costs and benchmarks."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memwall_lab.inference import (
+    StepBenchmark,
+    StepCost,
+    TinyTransformer,
+    TransformerConfig,
+    benchmark_decode,
+    benchmark_prefill,
+    decode_cost,
+    prefill_cost,
+)
+from memwall_lab.timing import Samples
+
+# 2 layers, d_model 8, 2 query heads sharing 1 KV head (MQA), head_dim 4
+TINY = TransformerConfig(
+    layers=2, d_model=8, heads=2, kv_heads=1, head_dim=4, ffn=12, vocab=16, max_context=8
+)
+
+
+def tiny(**changes) -> TransformerConfig:
+    return dataclasses.replace(TINY, **changes)
+
+
+def random_tokens(shape, vocab=16, seed=1):
+    return np.random.default_rng(seed).integers(0, vocab, size=shape)
+
+
+# ---------------------------------------------------------------- sizes
+
+
+def test_param_count_by_hand():
+    embedding = 16 * 8
+    per_layer = (
+        8  # attention norm
+        + 8 * 8  # query: d_model x heads*head_dim
+        + 8 * 4  # key: d_model x kv_heads*head_dim
+        + 8 * 4  # value
+        + 8 * 8  # output
+        + 8  # mlp norm
+        + 3 * 8 * 12  # gate, up, down
+    )
+    final_norm, lm_head = 8, 8 * 16
+    assert TINY.param_count == embedding + 2 * per_layer + final_norm + lm_head == 1256
+
+
+@pytest.mark.parametrize("dtype, itemsize", [("fp16", 2), ("fp32", 4), ("fp64", 8)])
+def test_weight_bytes_equal_the_arrays_nbytes(dtype, itemsize):
+    config = tiny(dtype=dtype, kv_heads=2)
+    model = TinyTransformer(config)
+    arrays = list(model.weights.values())
+    assert sum(array.nbytes for array in arrays) == config.weight_bytes
+    assert config.weight_bytes == config.param_count * itemsize
+    assert all(array.dtype.itemsize == itemsize for array in arrays)
+    assert len(arrays) == 1 + 9 * config.layers + 2  # embedding, 9 per layer, norm, head
+
+
+def test_head_dim_defaults_to_d_model_over_heads():
+    config = TransformerConfig(
+        layers=1, d_model=12, heads=3, kv_heads=3, ffn=8, vocab=4, max_context=4
+    )
+    assert config.head_dim == 4
+
+
+def test_kv_bytes_per_token_and_cache_allocation():
+    assert TINY.kv_bytes_per_token == 2 * 2 * 1 * 4 * 4  # K and V, layers, kv_heads, hd, fp32
+    model = TinyTransformer(TINY)
+    model.prefill(random_tokens((3, 2)))
+    cache_nbytes = sum(a.nbytes for a in model.key_cache + model.value_cache)
+    assert model.kv_cache_bytes == cache_nbytes == 3 * 8 * TINY.kv_bytes_per_token
+    assert model.key_cache[0].shape == (3, 1, 8, 4)  # (batch, kv_heads, max_context, head_dim)
+
+
+@pytest.mark.parametrize("target_bytes", [2e7, 1.2e8, 2e9])
+def test_sized_for_lands_near_the_target(target_bytes):
+    config = TransformerConfig.sized_for(target_bytes, group_size=2, dtype="fp16")
+    assert 0.8 < config.weight_bytes / target_bytes < 1.25
+    assert config.heads == 2 * config.kv_heads
+    assert config.dtype == "fp16"
+
+
+def test_sized_for_never_goes_below_the_smallest_shape():
+    config = TransformerConfig.sized_for(1, layers=1, head_dim=8, vocab=4)
+    assert config.d_model == 8
+
+
+# ---------------------------------------------------------------- the forward pass
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kv_heads=st.sampled_from([1, 2, 4]),
+    rope=st.booleans(),
+    prompt_len=st.integers(1, 4),
+    decoded=st.integers(1, 3),
+    batch=st.integers(1, 2),
+)
+def test_decode_after_prefill_equals_prefill_of_the_longer_sequence(
+    kv_heads, rope, prompt_len, decoded, batch
+):
+    config = tiny(heads=4, kv_heads=kv_heads, head_dim=2, rope=rope, dtype="fp64")
+    model = TinyTransformer(config, seed=3)
+    tokens = random_tokens((batch, prompt_len + decoded))
+    model.prefill(tokens[:, :prompt_len])
+    for position in range(prompt_len, prompt_len + decoded):
+        incremental = model.decode_step(tokens[:, position])
+    assert model.context_len == prompt_len + decoded
+    whole = TinyTransformer(config, seed=3).prefill(tokens)
+    np.testing.assert_allclose(incremental, whole, rtol=1e-9, atol=1e-12)
+
+
+def test_prefill_matches_a_plain_loop_without_cache_tricks():
+    """Reference: causal attention written the obvious way, head by head (MHA, no rope)."""
+    config = tiny(kv_heads=2, rope=False, dtype="fp64")
+    model = TinyTransformer(config)
+    tokens = random_tokens((1, 5))
+    x = model.embedding[tokens[0]]
+    for layer in model.layers:
+        h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.attention_norm
+        q, k, v = h @ layer.query, h @ layer.key, h @ layer.value
+        heads = []
+        for head in range(2):
+            cols = slice(4 * head, 4 * head + 4)
+            scores = q[:, cols] @ k[:, cols].T / 2.0  # sqrt(head_dim) = 2
+            scores[np.triu_indices(5, 1)] = -np.inf
+            weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+            heads.append(weights / weights.sum(axis=1, keepdims=True) @ v[:, cols])
+        x = x + np.concatenate(heads, axis=1) @ layer.output
+        h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.mlp_norm
+        gate = h @ layer.gate
+        x = x + (gate / (1 + np.exp(-gate)) * (h @ layer.up)) @ layer.down
+    last = x[-1] / np.sqrt(np.mean(x[-1] ** 2) + 1e-5) * model.final_norm
+    np.testing.assert_allclose(model.prefill(tokens)[0], last @ model.lm_head, rtol=1e-10)
+
+
+def test_batch_rows_are_independent():
+    tokens = random_tokens((2, 4))
+    pair = TinyTransformer(TINY)
+    single = TinyTransformer(TINY)
+    np.testing.assert_allclose(pair.prefill(tokens)[0], single.prefill(tokens[:1])[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        pair.decode_step(np.array([3, 7]))[0], single.decode_step(np.array([3]))[0], rtol=1e-5
+    )
+
+
+def test_outputs_have_the_config_dtype_and_shape():
+    for dtype in ("fp16", "fp32", "fp64"):
+        logits = TinyTransformer(tiny(dtype=dtype)).prefill(random_tokens((2, 3)))
+        assert logits.shape == (2, 16)
+        assert logits.dtype == np.dtype({"fp16": "f2", "fp32": "f4", "fp64": "f8"}[dtype])
+        assert np.isfinite(logits).all()
+
+
+def test_same_seed_same_weights_different_seed_different_weights():
+    a, b, c = TinyTransformer(TINY, 5), TinyTransformer(TINY, 5), TinyTransformer(TINY, 6)
+    np.testing.assert_array_equal(a.lm_head, b.lm_head)
+    assert not np.array_equal(a.lm_head, c.lm_head)
+
+
+def test_context_len_reset_and_rewind():
+    model = TinyTransformer(TINY)
+    model.prefill(random_tokens((1, 3)))
+    model.decode_step(np.array([1]))
+    assert model.context_len == 4
+    model.rewind(2)
+    assert model.context_len == 2
+    model.reset()
+    assert model.context_len == 0
+
+
+def test_context_beyond_max_context_raises():
+    model = TinyTransformer(TINY)
+    with pytest.raises(ValueError, match="max_context"):
+        model.prefill(random_tokens((1, 9)))
+    model.prefill(random_tokens((1, 8)))
+    with pytest.raises(ValueError, match="max_context"):
+        model.decode_step(np.array([0]))
+
+
+def test_fill_cache_randomly_sets_the_context():
+    model = TinyTransformer(TINY)
+    model.fill_cache_randomly(batch=2, context_len=5, seed=1)
+    assert model.context_len == 5 and model.batch == 2
+    assert np.abs(model.key_cache[0][:, :, :5]).max() > 0
+    assert model.decode_step(np.array([1, 2])).shape == (2, 16)
+
+
+# ---------------------------------------------------------------- costs
+
+
+def test_prefill_cost_by_hand():
+    cost = prefill_cost(TINY, batch=1, prompt_len=3)
+    tokens = 3
+    per_layer = (
+        2 * tokens * 8 * 8  # query
+        + 2 * 2 * tokens * 8 * 4  # key and value (1 KV head of 4)
+        + 2 * tokens * 8 * 8  # output
+        + 2 * (2 * 2 * 3 * 3 * 4)  # scores and weighted sum: 2 heads, 3 x 3, head_dim 4
+        + 3 * 2 * tokens * 8 * 12  # gate, up, down
+    )
+    lm_head = 2 * 1 * 8 * 16  # last position only
+    assert cost.flops == 2 * per_layer + lm_head == 6592
+    assert cost.weight_bytes == (1256 - 16 * 8) * 4 + 3 * 8 * 4  # all but embedding + 3 rows
+    assert cost.kv_write_bytes == cost.kv_read_bytes == 3 * 64
+    assert cost.bytes_moved == cost.weight_bytes + 2 * 3 * 64
+    assert cost.intensity_flops_per_byte == pytest.approx(6592 / cost.bytes_moved)
+
+
+def test_decode_cost_by_hand():
+    cost = decode_cost(TINY, batch=2, context_len=4)
+    per_layer = (
+        2 * 2 * 8 * 8  # query: 2 tokens
+        + 2 * 2 * 2 * 8 * 4  # key and value
+        + 2 * 2 * 8 * 8  # output
+        + 2 * (2 * 2 * 2 * 1 * 5 * 4)  # batch 2, 2 heads, 1 query x 5 keys, head_dim 4
+        + 3 * 2 * 2 * 8 * 12
+    )
+    assert cost.flops == 2 * per_layer + 2 * 2 * 8 * 16 == 4992
+    assert cost.kv_read_bytes == 2 * 5 * 64  # 2 sequences, 4 cached + the new token
+    assert cost.kv_write_bytes == 2 * 64
+
+
+def test_decode_bytes_grow_linearly_with_context():
+    costs = [decode_cost(TINY, batch=3, context_len=n) for n in range(1, 8)]
+    steps = np.diff([cost.bytes_moved for cost in costs])
+    assert (steps == 3 * TINY.kv_bytes_per_token).all()
+    assert len({cost.weight_bytes for cost in costs}) == 1
+
+
+def test_batch_raises_decode_intensity():
+    config = TransformerConfig.sized_for(4e6, layers=1, head_dim=16, vocab=64)
+    one = decode_cost(config, batch=1, context_len=16)
+    eight = decode_cost(config, batch=8, context_len=16)
+    assert eight.intensity_flops_per_byte > 4 * one.intensity_flops_per_byte
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def check_benchmark(result, expected_cost, tokens_per_step):
+    assert isinstance(result, StepBenchmark) and isinstance(result.samples, Samples)
+    assert result.cost == expected_cost and isinstance(result.cost, StepCost)
+    best = min(result.samples.seconds)
+    assert result.seconds_per_step == best > 0
+    assert result.bytes_per_s == pytest.approx(expected_cost.bytes_moved / best)
+    assert result.flops_per_s == pytest.approx(expected_cost.flops / best)
+    assert result.tokens_per_s == pytest.approx(tokens_per_step / best)
+
+
+@pytest.mark.filterwarnings("ignore::memwall_lab.timing.NoisyMachineWarning")
+def test_benchmark_prefill_fields_are_consistent():
+    result = benchmark_prefill(TINY, batch=2, prompt_len=5, repeats=3)
+    assert len(result.samples.seconds) == 3
+    check_benchmark(result, prefill_cost(TINY, 2, 5), tokens_per_step=10)
+
+
+@pytest.mark.filterwarnings("ignore::memwall_lab.timing.NoisyMachineWarning")
+def test_benchmark_decode_keeps_the_context_fixed():
+    model = TinyTransformer(TINY)
+    result = benchmark_decode(model, batch=2, context_len=6, repeats=4)
+    check_benchmark(result, decode_cost(TINY, 2, 6), tokens_per_step=2)
+    assert model.context_len == 7  # rewound to 6 before each step, one token added
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"heads": 3, "kv_heads": 2}, "multiple of kv_heads"),
+        ({"layers": 0}, "layers"),
+        ({"d_model": 8.0}, "d_model"),
+        ({"vocab": -1}, "vocab"),
+        ({"dtype": "bf16"}, "fp16"),
+        ({"head_dim": 3}, "even head_dim"),
+        ({"head_dim": None, "heads": 3, "kv_heads": 1}, "divisible by heads"),
+        ({"rope": "yes"}, "rope"),
+    ],
+)
+def test_bad_configs_raise(changes, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**changes)
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        np.array([1, 2]),  # 1-D prompt
+        np.zeros((1, 0), dtype=int),  # empty
+        np.array([[1.0, 2.0]]),  # not integers
+        np.array([[1, 16]]),  # id >= vocab
+        np.array([[-1, 2]]),
+    ],
+)
+def test_bad_prompts_raise(tokens):
+    with pytest.raises(ValueError):
+        TinyTransformer(TINY).prefill(tokens)
+
+
+def test_bad_decode_inputs_raise():
+    model = TinyTransformer(TINY)
+    with pytest.raises(ValueError, match="shape"):
+        model.decode_step(np.array([[1]]))
+    model.prefill(random_tokens((2, 2)))
+    with pytest.raises(ValueError, match="reset"):
+        model.decode_step(np.array([1]))  # batch 1 into a batch-2 cache
+    with pytest.raises(ValueError):
+        model.rewind(5)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: prefill_cost(TINY, batch=0, prompt_len=2),
+        lambda: prefill_cost(TINY, batch=1, prompt_len=9),
+        lambda: decode_cost(TINY, batch=1.5, context_len=2),
+        lambda: decode_cost(TINY, batch=1, context_len=0),
+        lambda: decode_cost(TINY, batch=1, context_len=8),  # no room for the new token
+        lambda: benchmark_decode("llama", repeats=1),
+        lambda: benchmark_prefill(TINY, prompt_len=2, repeats=0),
+        lambda: TransformerConfig.sized_for(0),
+        lambda: TransformerConfig.sized_for(1e6, dtype="int4"),
+        lambda: TinyTransformer(TINY, seed=-1),
+    ],
+)
+def test_bad_arguments_raise(call):
+    with pytest.raises(ValueError):
+        call()

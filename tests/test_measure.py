@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from memwall_lab import measure
+
+MIB = 1024**2
+TEN_TB_PER_S = 10e12
+
+
+@pytest.mark.parametrize("kernel", ["copy", "scale", "add", "triad"])
+def test_stream_kernels_are_sane(kernel):
+    result = measure.bandwidth(kernel, threads=1, array_bytes=16 * MIB, repeats=2)
+    assert result.unit == "B/s" and result.quantity == "bandwidth"
+    assert len(result.samples) == 2
+    assert 0 < result.median <= result.best < TEN_TB_PER_S
+    arrays = {"copy": 2, "scale": 2, "add": 3, "triad": 3}[kernel]
+    assert result.details["counted_bytes"] == arrays * 16 * MIB  # STREAM counting
+    assert result.best == pytest.approx(
+        result.details["counted_bytes"] / min(result.details["seconds"]))
+
+
+def test_triad_computes_what_stream_computes():
+    elements = 3 * measure.TRIAD_BLOCK_ELEMENTS + 5  # a ragged last block
+    a, b, c = np.zeros(elements), np.arange(elements, dtype=float), np.full(elements, 2.0)
+    work = measure._stream_work("triad", a, b, c, 3.0)
+    for low, high in measure._split(elements, 2):
+        work(low, high)
+    np.testing.assert_array_equal(a, b + 3.0 * c)
+
+
+def test_split_covers_every_element_once():
+    ranges = measure._split(10 * measure.TRIAD_BLOCK_ELEMENTS + 7, 3)
+    covered = [i for low, high in ranges for i in range(low, high)]
+    assert covered == list(range(10 * measure.TRIAD_BLOCK_ELEMENTS + 7))
+
+
+def test_threads_share_the_arrays():
+    result = measure.bandwidth("copy", threads=2, array_bytes=8 * MIB, repeats=2)
+    assert result.threads == 2
+    assert 0 < result.best < TEN_TB_PER_S
+
+
+def test_chase_array_is_one_random_cycle_over_every_line():
+    size_bytes = 64 * 1024
+    chain = measure.chase_array(size_bytes, seed=3)
+    nodes = size_bytes // 64
+    start = index = measure.CHAIN_OFFSET_WORDS
+    visited = set()
+    for _ in range(nodes):
+        visited.add(index)
+        index = int(chain[index])
+    assert index == start, "the chain must close into a cycle"
+    assert len(visited) == nodes, "every 64-byte line is visited exactly once"
+    assert all((i - start) % 8 == 0 for i in visited)
+    steps = np.diff(sorted(visited))
+    assert set(steps) == {8}
+    # A random order, not a sequential walk the prefetcher could follow.
+    order = [start]
+    for _ in range(20):
+        order.append(int(chain[order[-1]]))
+    assert np.mean(np.abs(np.diff(order)) == 8) < 0.5
+
+
+def test_latency_grows_from_l1_to_dram():
+    small = measure.latency(16 * 1024)
+    large = measure.latency(256 * MIB)
+    assert small.unit == "s" and large.quantity == "latency"
+    # A DRAM access costs tens of nanoseconds on any machine; an L1 hit about one.
+    assert large.best > small.best + 10e-9
+    assert large.best < 10e-6
+    assert large.details["loop_overhead_s"] > 0
+    assert all(s >= 0 for s in small.samples)
+
+
+def test_latency_curve_default_sizes_fit_in_memory(monkeypatch):
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: 2 * 1024**3)
+    sizes = measure.default_latency_sizes(quick=False)
+    assert sizes[0] == 4096 and sizes[-1] <= 2 * 1024**3 * measure.SAFE_RAM_FRACTION
+    assert all(b == 2 * a for a, b in zip(sizes, sizes[1:]))
+
+
+def test_mountain_shape_and_units():
+    result = measure.mountain([32 * 1024, 4 * MIB], [1, 8], progress=False)
+    assert result.bytes_per_s.shape == (2, 2)
+    assert np.all(result.bytes_per_s > 0) and np.all(result.bytes_per_s < TEN_TB_PER_S)
+
+
+def test_peak_flops_counts_two_n_cubed():
+    result = measure.peak_flops("fp32", n=256, repeats=2, threads=1)
+    assert result.details["flops"] == 2 * 256**3
+    assert 1e6 < result.best < 1e16
+    assert result.unit == "FLOP/s"
+
+
+def test_quick_mode_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("MEMWALL_QUICK", "1")
+    assert measure.quick_mode() is True
+    monkeypatch.setenv("MEMWALL_QUICK", "0")
+    assert measure.quick_mode() is False
+    assert measure.quick_mode(True) is True
+
+
+def test_repr_is_friendly():
+    result = measure.Measurement("bandwidth", "copy", "B/s", (1.2e10, 1.0e10), 2**27, 2)
+    assert repr(result).startswith("<bandwidth copy, 128 MiB, 2 threads: best 12 GB/s")
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: measure.bandwidth("triads"), "did you mean 'triad'"),
+        (lambda: measure.bandwidth("copy", threads=0), "threads must be an integer"),
+        (lambda: measure.bandwidth("copy", threads=10**6), "between 1 and 1024"),
+        (lambda: measure.bandwidth("copy", array_bytes=-5), "array_bytes"),
+        (lambda: measure.bandwidth("copy", array_bytes=2.5e7), "array_bytes"),
+        (lambda: measure.bandwidth("copy", array_bytes=2**50), "at most"),
+        (lambda: measure.latency(0), "size_bytes"),
+        (lambda: measure.latency(1024), "size_bytes"),
+        (lambda: measure.latency(2**50), "choose a smaller size"),
+        (lambda: measure.latency_curve([]), "at least one"),
+        (lambda: measure.mountain([4096], [0]), "strides"),
+        (lambda: measure.peak_flops("fp128"), "choose one of"),
+        (lambda: measure.peak_flops("fp64", n=3.5), "n must be"),
+    ],
+)
+def test_bad_input_raises_clear_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,0 +1,71 @@
+"""Notebooks are committed clean: only `# NBVAL_CHECK_OUTPUT` cells store outputs."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from memwall_lab import nbtools
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(
+    path for folder in ("notebooks", "solutions", "exercises")
+    for path in (ROOT / folder).glob("*.ipynb")
+)
+
+
+def test_there_are_notebooks():
+    assert (ROOT / "notebooks" / "00_meet_your_machine.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_only_check_cells_store_outputs(path):
+    notebook = nbtools.read(path)
+    assert nbtools.stray_output_cells(notebook) == [], (
+        f"{path.name} stores outputs outside NBVAL_CHECK_OUTPUT cells: "
+        f"run `memwall-lab refresh-outputs {path.relative_to(ROOT)}`")
+    nbformat.validate(notebook)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_check_cell_has_its_expected_output(path):
+    notebook = nbtools.read(path)
+    for index, cell in enumerate(notebook.cells):
+        if nbtools.is_check_cell(cell):
+            assert cell.outputs, f"{path.name} cell {index} is a check cell with no expected output"
+
+
+def _notebook(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def test_is_check_cell_follows_nbval_comment_rule():
+    assert nbtools.is_check_cell(nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)"))
+    assert nbtools.is_check_cell(nbformat.v4.new_code_cell("x = 1\n#  NBVAL_CHECK_OUTPUT"))
+    assert not nbtools.is_check_cell(nbformat.v4.new_code_cell("print('NBVAL_CHECK_OUTPUT')"))
+    assert not nbtools.is_check_cell(nbformat.v4.new_markdown_cell("# NBVAL_CHECK_OUTPUT"))
+
+
+def test_strip_keeps_only_check_outputs():
+    output = nbformat.v4.new_output("stream", name="stdout", text="42\n")
+    plain = nbformat.v4.new_code_cell("print(42)", outputs=[output], execution_count=3)
+    check = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(42)", outputs=[output],
+                                      execution_count=4)
+    notebook = _notebook(plain, check)
+    assert nbtools.stray_output_cells(notebook) == [0]
+    nbtools.strip_outputs(notebook)
+    assert notebook.cells[0].outputs == [] and notebook.cells[0].execution_count is None
+    assert notebook.cells[1].outputs[0]["text"] == "42\n"
+    assert nbtools.stray_output_cells(notebook) == []
+
+
+def test_refresh_executes_and_keeps_check_outputs(tmp_path):
+    path = tmp_path / "tiny.ipynb"
+    nbtools.write(_notebook(
+        nbformat.v4.new_code_cell("x = 6 * 7\nprint('scratch', x)"),
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(x)"),
+    ), path)
+    assert nbtools.refresh(path, timeout_s=120) == [1]
+    notebook = nbtools.read(path)
+    assert notebook.cells[0].outputs == []
+    assert notebook.cells[1].outputs[0]["text"] == "42\n"
