@@ -9,7 +9,7 @@ endif
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: lab test report notebooks lint clean
+.PHONY: lab test report bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP_TEST)  ## unit tests, then every notebook folder under nbval (quic
 
 report: $(STAMP_RUN)  ## measure this machine and print the report
 	$(BIN)/memwall-lab report
+
+bench: $(STAMP_RUN)  ## accuracy and roofline benchmarks: numpy vs C, decoder vs this machine
+	$(BIN)/python benchmarks/memory_accuracy.py
+	$(BIN)/python benchmarks/decode_roofline.py
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .

@@ -1,0 +1,623 @@
+"""LLM architectures and their memory arithmetic (lessons 03 and 04).
+
+Lesson 03 asks how many bytes a decode step must move (weights + KV cache) and
+what that means on a given device; lesson 04 follows the KV cache as context
+and batch grow. The configs come from ``data/models.csv`` (each row names the
+model's config.json or paper); a student can build their own ``Model``.
+
+Conventions: sizes are exact integer bytes, times seconds, rates per second.
+dtypes are "fp32" "fp16" "bf16" "fp8" "int8" "int4". An int4 value is half a
+byte, so every byte count is computed as ceil(elements x bits / 8): bits are
+counted exactly and an odd int4 element count rounds *up* to a whole byte.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+from dataclasses import dataclass, fields
+
+from memwall_lab.timing import check_count
+
+DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+_MLP_KINDS = ("gated", "plain")
+_NORM_KINDS = ("rmsnorm", "layernorm")
+_POSITION_KINDS = ("rope", "learned")
+_PEAK_FALLBACK = ("bf16", "fp16", "fp32")
+
+
+# ---------------------------------------------------------------- dtypes
+
+
+def dtype_bits(dtype: str) -> int:
+    """Bits per element of ``dtype``; ValueError naming the closest dtypes if unknown."""
+    if dtype not in DTYPE_BITS:
+        close = difflib.get_close_matches(str(dtype).lower(), DTYPE_BITS, n=3, cutoff=0.3)
+        hint = f" Closest: {', '.join(close)}." if close else ""
+        raise ValueError(f"unknown dtype {dtype!r}.{hint} Known: {', '.join(DTYPE_BITS)}")
+    return DTYPE_BITS[dtype]
+
+
+def bytes_for(n_elements: int, dtype: str) -> int:
+    """Bytes to store ``n_elements`` of ``dtype``: ceil(elements x bits / 8), an exact int."""
+    return (n_elements * dtype_bits(dtype) + 7) // 8
+
+
+# ---------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class Model:
+    """A decoder-only transformer's shape: everything the byte and FLOP arithmetic needs.
+
+    Only ``name, d_model, n_layers, n_heads, vocab_size, ffn_hidden`` are required;
+    ``n_kv_heads`` defaults to ``n_heads`` (MHA) and ``head_dim`` to d_model / n_heads.
+    MoE: ``n_experts > 0`` (with ``experts_per_token``, ``expert_ffn_hidden``,
+    ``n_shared_experts``, ``first_dense_layers``). MLA: ``kv_lora_rank > 0`` (with the
+    rope / nope / v head dims and optional ``q_lora_rank``). Sliding windows:
+    ``sliding_layers`` of the layers attend to the last ``sliding_window`` tokens.
+    """
+
+    name: str
+    d_model: int
+    n_layers: int
+    n_heads: int
+    vocab_size: int
+    ffn_hidden: int
+    n_kv_heads: int | None = None
+    head_dim: int | None = None
+    max_context: int = 2048
+    mlp: str = "gated"
+    norm: str = "rmsnorm"
+    norms_per_layer: int = 2
+    tied_embeddings: bool = False
+    position: str = "rope"
+    qkv_bias: bool = False
+    linear_bias: bool = False
+    sliding_window: int = 0
+    sliding_layers: int = 0
+    n_experts: int = 0
+    experts_per_token: int = 0
+    n_shared_experts: int = 0
+    expert_ffn_hidden: int = 0
+    first_dense_layers: int = 0
+    router_bias: bool = False
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    display_name: str = ""
+    year: int = 0
+    source: str = "custom"
+    note: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if self.n_kv_heads is None:
+            object.__setattr__(self, "n_kv_heads", self.n_heads)
+        if self.head_dim is None:
+            check_count("n_heads", self.n_heads, 1)
+            if not isinstance(self.d_model, int) or self.d_model % self.n_heads:
+                raise ValueError("d_model must divide by n_heads, or give head_dim")
+            object.__setattr__(self, "head_dim", self.d_model // self.n_heads)
+        self._check_counts()
+        self._check_choices()
+        self._check_consistency()
+
+    def _check_counts(self):
+        """Every size is an int: at least 1 for the core shape, at least 0 for options."""
+        core = ("d_model", "n_layers", "n_heads", "vocab_size", "ffn_hidden", "n_kv_heads",
+                "head_dim", "max_context", "norms_per_layer")
+        for name in core:
+            check_count(name, getattr(self, name), 1)
+        for f in fields(self):
+            if f.name not in core and f.type == "int":
+                check_count(f.name, getattr(self, f.name), 0)
+        for name in ("tied_embeddings", "qkv_bias", "linear_bias", "router_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def _check_choices(self):
+        """The string options are one of the known kinds."""
+        for name, allowed in (("mlp", _MLP_KINDS), ("norm", _NORM_KINDS),
+                              ("position", _POSITION_KINDS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    def _check_consistency(self):
+        """Heads group evenly; window, MoE and MLA settings come as complete sets."""
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError("n_heads must be a multiple of n_kv_heads (grouped-query attention)")
+        if (self.sliding_window > 0) != (self.sliding_layers > 0):
+            raise ValueError("give both sliding_window and sliding_layers, or neither")
+        if self.sliding_layers > self.n_layers:
+            raise ValueError("sliding_layers cannot exceed n_layers")
+        if self.n_experts and not (1 <= self.experts_per_token <= self.n_experts
+                                   and self.expert_ffn_hidden >= 1):
+            raise ValueError(
+                "an MoE needs 1 <= experts_per_token <= n_experts and an expert_ffn_hidden"
+            )
+        if self.first_dense_layers > self.n_layers:
+            raise ValueError("first_dense_layers cannot exceed n_layers")
+        if self.kv_lora_rank and not (self.qk_rope_head_dim and self.qk_nope_head_dim
+                                      and self.v_head_dim):
+            raise ValueError("MLA needs qk_rope_head_dim, qk_nope_head_dim and v_head_dim")
+
+    @property
+    def attention_kind(self) -> str:
+        """'mla' (latent KV), 'mha' (kv heads = heads), 'mqa' (one kv head) or 'gqa'."""
+        if self.kv_lora_rank:
+            return "mla"
+        if self.n_kv_heads == self.n_heads:
+            return "mha"
+        return "mqa" if self.n_kv_heads == 1 else "gqa"
+
+    @property
+    def is_moe(self) -> bool:
+        """True for a mixture-of-experts model."""
+        return self.n_experts > 0
+
+    @property
+    def moe_layers(self) -> int:
+        """Number of layers whose MLP is a mixture of experts."""
+        return self.n_layers - self.first_dense_layers if self.is_moe else 0
+
+    @property
+    def full_attention_layers(self) -> int:
+        """Number of layers that attend to (and cache) the whole context."""
+        return self.n_layers - self.sliding_layers
+
+
+# ---------------------------------------------------------------- the model table
+
+
+def _parse_cell(text: str, kind: str):
+    """Turn one models.csv cell into the Model field's type."""
+    if kind == "bool":
+        if text not in ("true", "false"):
+            raise ValueError(f"expected true/false, got {text!r}")
+        return text == "true"
+    if kind in ("int", "int | None"):
+        return int(text)
+    return text
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict[str, Model]:
+    """Every model in data/models.csv, keyed by canonical name."""
+    from memwall_lab.hardware import read_table
+
+    types = {f.name: f.type for f in fields(Model)}
+    models = {}
+    for row in read_table("models.csv"):
+        values = {key: _parse_cell(text, types[key]) for key, text in row.items() if key in types}
+        models[row["name"]] = Model(**values)
+    return models
+
+
+@functools.lru_cache(maxsize=1)
+def published_params() -> dict[str, tuple[int, int | None]]:
+    """(total, active or None) parameter counts as the model authors publish them."""
+    from memwall_lab.hardware import read_table
+
+    return {
+        row["name"]: (int(row["published_params"]),
+                      int(row["published_active_params"]) if row["published_active_params"]
+                      else None)
+        for row in read_table("models.csv")
+    }
+
+
+def names() -> list[str]:
+    """Canonical names of the built-in models, e.g. 'llama-2-7b', 'deepseek-v3'."""
+    return list(_table())
+
+
+def get(name: str) -> Model:
+    """The built-in model called ``name`` (case-insensitive); ValueError lists close matches."""
+    if not isinstance(name, str):
+        raise ValueError(f"model name must be a string, got {name!r}")
+    key = name.strip().lower().replace("_", "-").replace(" ", "-")
+    table = _table()
+    if key not in table:
+        close = difflib.get_close_matches(key, table, n=5, cutoff=0.4)
+        hint = f" Closest: {', '.join(close)}." if close else ""
+        raise ValueError(f"unknown model {name!r}.{hint} Known: {', '.join(table)}")
+    return table[key]
+
+
+# ---------------------------------------------------------------- parameter counts
+
+
+def _norm_params(model: Model, width: int) -> int:
+    """Parameters of one norm over ``width``: scale (+ bias for LayerNorm)."""
+    return width * (2 if model.norm == "layernorm" else 1)
+
+
+def _attention_params(model: Model) -> int:
+    """Parameters of one attention block (projections, biases, MLA's inner norms)."""
+    d, h = model.d_model, model.n_heads
+    if model.attention_kind == "mla":
+        qk_dim = model.qk_nope_head_dim + model.qk_rope_head_dim
+        if model.q_lora_rank:
+            q = d * model.q_lora_rank + _norm_params(model, model.q_lora_rank)
+            q += model.q_lora_rank * h * qk_dim
+        else:
+            q = d * h * qk_dim
+        kv = d * (model.kv_lora_rank + model.qk_rope_head_dim)
+        kv += _norm_params(model, model.kv_lora_rank)
+        kv += model.kv_lora_rank * h * (model.qk_nope_head_dim + model.v_head_dim)
+        out = h * model.v_head_dim * d
+        return q + kv + out + (d if model.linear_bias else 0)
+    q_width, kv_width = h * model.head_dim, model.n_kv_heads * model.head_dim
+    weights = d * q_width + 2 * d * kv_width + q_width * d
+    qkv_bias = q_width + 2 * kv_width if (model.qkv_bias or model.linear_bias) else 0
+    out_bias = d if model.linear_bias else 0
+    return weights + qkv_bias + out_bias
+
+
+def _mlp_params(model: Model, hidden: int) -> int:
+    """Parameters of one MLP of width ``hidden`` (gated: 3 matrices, plain: 2)."""
+    d = model.d_model
+    if model.mlp == "gated":
+        return 3 * d * hidden + ((2 * hidden + d) if model.linear_bias else 0)
+    return 2 * d * hidden + ((hidden + d) if model.linear_bias else 0)
+
+
+def _router_params(model: Model) -> int:
+    """Parameters of one MoE router (a d_model x n_experts matrix, optional bias)."""
+    return model.d_model * model.n_experts + (model.n_experts if model.router_bias else 0)
+
+
+def _moe_params(model: Model, routed_experts: int) -> int:
+    """Parameters of one MoE block holding ``routed_experts`` routed experts + shared + router."""
+    experts = routed_experts + model.n_shared_experts
+    return experts * _mlp_params(model, model.expert_ffn_hidden) + _router_params(model)
+
+
+def _embedding_params(model: Model) -> int:
+    """Token-embedding (+ learned position) parameters, read by lookup rather than matmul."""
+    learned = model.max_context * model.d_model if model.position == "learned" else 0
+    return model.vocab_size * model.d_model + learned
+
+
+def _count(model: Model, routed_experts: int) -> int:
+    """All parameters when each MoE layer holds ``routed_experts`` routed experts."""
+    d = model.d_model
+    layer_norms = model.norms_per_layer * _norm_params(model, d)
+    dense_layer = _attention_params(model) + _mlp_params(model, model.ffn_hidden) + layer_norms
+    moe_layer = _attention_params(model) + _moe_params(model, routed_experts) + layer_norms
+    lm_head = 0 if model.tied_embeddings else model.vocab_size * d
+    outer = _embedding_params(model) + lm_head + _norm_params(model, d)
+    return outer + (model.n_layers - model.moe_layers) * dense_layer + model.moe_layers * moe_layer
+
+
+def param_count(model: Model) -> int:
+    """Total parameters, embeddings included (tied embeddings counted once)."""
+    return _count(model, model.n_experts)
+
+
+def active_param_count(model: Model) -> int:
+    """Parameters used for one token: an MoE counts only its ``experts_per_token`` experts.
+
+    Embeddings are included, as in Mixtral's published 12.9B. DeepSeek-V3's
+    published "37B activated" is rounded: this function gives 37.55B with
+    both embedding tables and 36.6B without the input one.
+    """
+    return _count(model, model.experts_per_token)
+
+
+def weight_bytes(model: Model, dtype: str = "fp16") -> int:
+    """Bytes of all weights stored in ``dtype`` (int4 rounds up to a whole byte)."""
+    return bytes_for(param_count(model), dtype)
+
+
+def _matmul_params(model: Model) -> int:
+    """Active parameters a token multiplies by (embedding lookups excluded; tied head kept)."""
+    lookup = _embedding_params(model)
+    if model.tied_embeddings:
+        lookup -= model.vocab_size * model.d_model  # the same matrix is the LM head: a matmul
+    return active_param_count(model) - lookup
+
+
+# ---------------------------------------------------------------- KV cache
+
+
+def kv_elements_per_token_per_layer(model: Model) -> int:
+    """Values cached per token per layer: 2 x kv_heads x head_dim, or MLA's latent + rope key."""
+    if model.attention_kind == "mla":
+        return model.kv_lora_rank + model.qk_rope_head_dim
+    return 2 * model.n_kv_heads * model.head_dim
+
+
+def kv_bytes_per_token(model: Model, dtype: str = "fp16") -> int:
+    """KV-cache bytes one token adds across all layers (before any sliding window caps it)."""
+    return bytes_for(model.n_layers * kv_elements_per_token_per_layer(model), dtype)
+
+
+def cached_tokens(model: Model, context_len: int) -> int:
+    """Token-layers held in the cache of one sequence: window layers keep only the last window."""
+    check_count("context_len", context_len, 1)
+    window_tokens = min(context_len, model.sliding_window)
+    return model.full_attention_layers * context_len + model.sliding_layers * window_tokens
+
+
+def kv_cache_bytes(model: Model, context_len: int, batch: int = 1, dtype: str = "fp16") -> int:
+    """Exact bytes of K and V (or MLA latents) for ``batch`` sequences of ``context_len`` tokens.
+
+    Sliding-window layers keep a rolling buffer of the last ``sliding_window``
+    tokens (Mistral-7B v0.1, Gemma-2's local layers), so they cache
+    min(context_len, window) tokens; full-attention layers cache every token.
+    Each sequence's cache is rounded up to whole bytes separately (int4 only).
+    ``context_len`` may exceed the model's trained ``max_context`` (lesson 04
+    extrapolates on purpose).
+    """
+    check_count("batch", batch, 1)
+    elements = cached_tokens(model, context_len) * kv_elements_per_token_per_layer(model)
+    return batch * bytes_for(elements, dtype)
+
+
+# ---------------------------------------------------------------- FLOPs and bytes of a step
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """FLOPs and bytes of one forward step (decode or prefill), independent of the device."""
+
+    phase: str
+    batch: int
+    tokens: int
+    flops: int
+    weight_bytes: int
+    kv_read_bytes: int
+    kv_write_bytes: int
+
+    @property
+    def bytes_total(self) -> int:
+        """All bytes moved to or from memory: weights + KV read + KV written."""
+        return self.weight_bytes + self.kv_read_bytes + self.kv_write_bytes
+
+    @property
+    def intensity_flops_per_byte(self) -> float:
+        """Arithmetic intensity in FLOP/byte."""
+        return self.flops / self.bytes_total
+
+
+def _attention_dims(model: Model) -> tuple[int, int]:
+    """(score dim, value dim) per head per cached token; MLA attends over its latent."""
+    if model.attention_kind == "mla":
+        return model.kv_lora_rank + model.qk_rope_head_dim, model.kv_lora_rank
+    return model.head_dim, model.head_dim
+
+
+def _attention_flops(model: Model, key_layer_pairs: int) -> int:
+    """FLOPs of scores and weighted values for ``key_layer_pairs`` (query, key, layer) triples."""
+    score_dim, value_dim = _attention_dims(model)
+    return 2 * model.n_heads * (score_dim + value_dim) * key_layer_pairs
+
+
+def _causal_keys(length: int, window: int) -> int:
+    """Sum over query positions 1..length of the keys each sees (capped at window if > 0)."""
+    if window <= 0 or length <= window:
+        return length * (length + 1) // 2
+    return window * (window + 1) // 2 + (length - window) * window
+
+
+def _weights_read_bytes(model: Model, tokens: int, dtype: str) -> int:
+    """Bytes of weights one step reads: all of a dense model; touched experts of an MoE.
+
+    An MoE step with ``tokens`` tokens is assumed to touch min(n_experts,
+    tokens x experts_per_token) routed experts per layer (distinct choices: the
+    most bytes). The embedding table is counted whole, a small overcount.
+    """
+    touched = min(model.n_experts, tokens * model.experts_per_token)
+    return bytes_for(_count(model, touched), dtype)
+
+
+def decode_step(
+    model: Model, context_len: int, batch: int = 1, dtype: str = "fp16",
+    kv_dtype: str | None = None,
+) -> StepCost:
+    """FLOPs and bytes to generate one token for each of ``batch`` sequences.
+
+    Each sequence has ``context_len`` tokens cached; the step reads that cache,
+    attends over it plus the new token, and writes the new token's K and V.
+    FLOPs = 2 per weight multiplied (embedding lookups excluded) + attention.
+    """
+    check_count("context_len", context_len, 1)
+    check_count("batch", batch, 1)
+    kv_dtype = kv_dtype or dtype
+    keys = model.full_attention_layers * (context_len + 1)
+    keys += model.sliding_layers * min(context_len + 1, model.sliding_window)
+    flops = batch * (2 * _matmul_params(model) + _attention_flops(model, keys))
+    return StepCost(
+        phase="decode", batch=batch, tokens=batch, flops=flops,
+        weight_bytes=_weights_read_bytes(model, batch, dtype),
+        kv_read_bytes=kv_cache_bytes(model, context_len, batch, kv_dtype),
+        kv_write_bytes=kv_cache_bytes(model, 1, batch, kv_dtype),
+    )
+
+
+def prefill(
+    model: Model, prompt_len: int, batch: int = 1, dtype: str = "fp16",
+    kv_dtype: str | None = None,
+) -> StepCost:
+    """FLOPs and bytes to process ``batch`` prompts of ``prompt_len`` tokens in one pass.
+
+    Causal attention: token i attends to i keys (window layers to min(i, window)).
+    KV read from memory is counted as 0 (a fused attention kernel keeps tiles on
+    chip); KV written is the cache the prompt leaves behind. Activations are ignored.
+    """
+    check_count("prompt_len", prompt_len, 1)
+    check_count("batch", batch, 1)
+    kv_dtype = kv_dtype or dtype
+    keys = model.full_attention_layers * _causal_keys(prompt_len, 0)
+    keys += model.sliding_layers * _causal_keys(prompt_len, model.sliding_window)
+    flops = batch * (2 * _matmul_params(model) * prompt_len + _attention_flops(model, keys))
+    return StepCost(
+        phase="prefill", batch=batch, tokens=batch * prompt_len, flops=flops,
+        weight_bytes=_weights_read_bytes(model, batch * prompt_len, dtype),
+        kv_read_bytes=0,
+        kv_write_bytes=kv_cache_bytes(model, prompt_len, batch, kv_dtype),
+    )
+
+
+# ---------------------------------------------------------------- on a device
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """A step's cost on one device: compute and memory times and the bounds they give, in s."""
+
+    cost: StepCost
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+
+    @property
+    def seconds_compute(self) -> float:
+        """FLOPs / peak FLOP/s."""
+        return self.cost.flops / self.peak_flops_per_s
+
+    @property
+    def seconds_memory(self) -> float:
+        """Bytes moved / bandwidth."""
+        return self.cost.bytes_total / self.bandwidth_bytes_per_s
+
+    @property
+    def seconds_lower(self) -> float:
+        """Lower bound in s: compute and memory traffic perfectly overlapped (their max)."""
+        return max(self.seconds_compute, self.seconds_memory)
+
+    @property
+    def seconds_upper(self) -> float:
+        """Upper bound in s: no overlap at all (their sum)."""
+        return self.seconds_compute + self.seconds_memory
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Best-case throughput in tokens/s: tokens of the step / seconds_lower."""
+        return self.cost.tokens / self.seconds_lower
+
+    @property
+    def tokens_per_s_no_overlap(self) -> float:
+        """Throughput in tokens/s if nothing overlaps: tokens / seconds_upper."""
+        return self.cost.tokens / self.seconds_upper
+
+    @property
+    def bound(self) -> str:
+        """'compute' if compute time is at least memory time, else 'memory'."""
+        return "compute" if self.seconds_compute >= self.seconds_memory else "memory"
+
+
+def peak_flops_for(device, dtype: str) -> float:
+    """A device's dense peak FLOP/s for ``dtype``, falling back to bf16, fp16 then fp32.
+
+    The fallback models weight-only quantization (int4 weights, or fp8 on a part
+    without fp8) that computes in 16-bit. ``device.peak_flops_per_s`` may be a
+    dict by dtype (``hardware.Hardware``) or one number (``roofline.Roof``).
+    """
+    dtype_bits(dtype)
+    peaks = device.peak_flops_per_s
+    if isinstance(peaks, (int, float)):
+        return float(peaks)
+    for candidate in (dtype, *_PEAK_FALLBACK):
+        if candidate in peaks:
+            return float(peaks[candidate])
+    raise ValueError(f"{getattr(device, 'name', device)} lists no peak for {dtype!r} or 16-bit")
+
+
+def step_time(cost: StepCost, device, compute_dtype: str = "bf16") -> StepTime:
+    """Put a StepCost on a device (anything with bandwidth_bytes_per_s and peak_flops_per_s)."""
+    return StepTime(cost, peak_flops_for(device, compute_dtype), device.bandwidth_bytes_per_s)
+
+
+def decode_time(
+    model: Model, device, context_len: int, batch: int = 1, dtype: str = "fp16",
+    kv_dtype: str | None = None, compute_dtype: str | None = None,
+) -> StepTime:
+    """Time bounds of one decode step on ``device``; computes in ``dtype`` unless told otherwise."""
+    cost = decode_step(model, context_len, batch, dtype, kv_dtype)
+    return step_time(cost, device, compute_dtype or dtype)
+
+
+def prefill_time(
+    model: Model, device, prompt_len: int, batch: int = 1, dtype: str = "fp16",
+    kv_dtype: str | None = None, compute_dtype: str | None = None,
+) -> StepTime:
+    """Time bounds of a prefill of ``batch`` prompts of ``prompt_len`` tokens on ``device``."""
+    cost = prefill(model, prompt_len, batch, dtype, kv_dtype)
+    return step_time(cost, device, compute_dtype or dtype)
+
+
+def decode_critical_batch(
+    model: Model, device, context_len: int, dtype: str = "fp16",
+    kv_dtype: str | None = None, compute_dtype: str | None = None, max_batch: int = 2**20,
+) -> int | None:
+    """Smallest batch at which a decode step turns compute-bound; None if not by ``max_batch``.
+
+    Without KV the answer is about the ridge point (peak / bandwidth) x bytes per
+    weight / 2; the KV cache, read once per sequence, pushes it up, and at long
+    context attention alone can keep decode memory-bound at any batch (None).
+    """
+    check_count("max_batch", max_batch, 1)
+
+    def compute_bound(batch: int) -> bool:
+        """True if the decode step at this batch is compute-bound."""
+        timing = decode_time(model, device, context_len, batch, dtype, kv_dtype, compute_dtype)
+        return timing.bound == "compute"
+
+    if not compute_bound(max_batch):
+        return None
+    low, high = 1, max_batch
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if compute_bound(middle) else (middle + 1, high)
+    return low
+
+
+# ---------------------------------------------------------------- what fits
+
+
+def free_bytes_beside_weights(model: Model, device, dtype: str = "fp16") -> int:
+    """Bytes of device memory left after the weights (floor of capacity; may be negative)."""
+    return math.floor(device.capacity_bytes) - weight_bytes(model, dtype)
+
+
+def max_batch(
+    model: Model, device, context_len: int, dtype: str = "fp16", kv_dtype: str | None = None
+) -> int:
+    """Largest batch of ``context_len``-token sequences whose KV fits beside the weights (>= 0)."""
+    free = free_bytes_beside_weights(model, device, dtype)
+    per_sequence = kv_cache_bytes(model, context_len, 1, kv_dtype or dtype)
+    return max(free, 0) // per_sequence
+
+
+def max_context_len(
+    model: Model, device, batch: int = 1, dtype: str = "fp16", kv_dtype: str | None = None,
+    limit: int | None = None,
+) -> int:
+    """Longest context (<= ``limit``, default the model's max_context) that fits at ``batch``.
+
+    Returns 0 if not even one token fits beside the weights.
+    """
+    check_count("batch", batch, 1)
+    limit = model.max_context if limit is None else check_count("limit", limit, 1)
+    free = free_bytes_beside_weights(model, device, dtype)
+    kv_dtype = kv_dtype or dtype
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        fits = kv_cache_bytes(model, middle, batch, kv_dtype) <= free
+        low, high = (middle, high) if fits else (low, middle - 1)
+    return low
+
+
+def kv_token_budget(
+    model: Model, device, dtype: str = "fp16", kv_dtype: str | None = None
+) -> int:
+    """Largest batch x context (tokens) whose KV fits beside the weights, windows ignored."""
+    free = free_bytes_beside_weights(model, device, dtype)
+    return max(free, 0) // kv_bytes_per_token(model, kv_dtype or dtype)

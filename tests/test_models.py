@@ -1,0 +1,397 @@
+"""models.py against hand arithmetic from the configs and against published counts."""
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import memwall_lab.hardware as hardware
+import memwall_lab.models as models
+import memwall_lab.training as training
+
+# KV bytes per token in fp16, written out from each config: 2 (K and V) x layers x kv_heads
+# x head_dim x 2 bytes; MLA: layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes.
+KV_BYTES_PER_TOKEN_FP16 = {
+    "gpt2": 2 * 12 * 12 * 64 * 2,  # 36864
+    "gpt2-xl": 2 * 48 * 25 * 64 * 2,
+    "gpt-3-175b": 2 * 96 * 96 * 128 * 2,
+    "llama-2-7b": 2 * 32 * 32 * 128 * 2,  # 524288
+    "llama-2-13b": 2 * 40 * 40 * 128 * 2,
+    "llama-2-70b": 2 * 80 * 8 * 128 * 2,
+    "llama-3-8b": 2 * 32 * 8 * 128 * 2,
+    "llama-3-70b": 2 * 80 * 8 * 128 * 2,
+    "llama-3.1-405b": 2 * 126 * 8 * 128 * 2,
+    "mistral-7b": 2 * 32 * 8 * 128 * 2,
+    "mixtral-8x7b": 2 * 32 * 8 * 128 * 2,
+    "qwen2.5-7b": 2 * 28 * 4 * 128 * 2,
+    "qwen2.5-72b": 2 * 80 * 8 * 128 * 2,
+    "gemma-2-9b": 2 * 42 * 8 * 256 * 2,
+    "phi-3-mini": 2 * 32 * 32 * 96 * 2,
+    "deepseek-v3": 61 * (512 + 64) * 2,  # 70272
+}
+
+# Published totals (model cards, papers, openai/gpt-2 checkpoint names), not our CSV.
+PUBLISHED_PARAMS = {
+    "gpt2": 124e6, "gpt2-medium": 355e6, "gpt2-large": 774e6, "gpt2-xl": 1558e6,
+    "gpt-3-175b": 175e9, "llama-2-7b": 6.74e9, "llama-2-13b": 13.02e9, "llama-2-70b": 68.98e9,
+    "llama-3-8b": 8.03e9, "llama-3-70b": 70.55e9, "llama-3.1-405b": 405.85e9,
+    "mistral-7b": 7.24e9, "mixtral-8x7b": 46.7e9, "qwen2.5-7b": 7.61e9, "qwen2.5-72b": 72.7e9,
+    "gemma-2-9b": 9.24e9, "phi-3-mini": 3.82e9, "deepseek-v3": 671e9,
+}
+
+H100 = hardware.get("h100-sxm")
+
+
+def tiny(**changes):
+    """A small custom model for property tests."""
+    shape = dict(name="tiny", d_model=256, n_layers=4, n_heads=8, n_kv_heads=8,
+                 vocab_size=1000, ffn_hidden=1024)
+    shape.update(changes)
+    return models.Model(**shape)
+
+
+# ---------------------------------------------------------------- lookup
+
+
+def test_every_required_model_is_present():
+    required = {"llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b",
+                "llama-3.1-405b", "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "qwen2.5-72b",
+                "gemma-2-9b", "phi-3-mini", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl",
+                "gpt-3-175b", "deepseek-v3"}
+    assert required <= set(models.names())
+
+
+def test_get_is_case_insensitive():
+    assert models.get("Llama-2-7B") is models.get("llama-2-7b")
+    assert models.get(" DEEPSEEK-V3 ").name == "deepseek-v3"
+
+
+def test_unknown_model_lists_close_matches():
+    with pytest.raises(ValueError, match="llama-2-7b"):
+        models.get("llama-2-7")
+    with pytest.raises(ValueError):
+        models.get(7)
+
+
+# ---------------------------------------------------------------- parameter counts
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+def test_param_count_matches_published_within_1_percent(name):
+    count = models.param_count(models.get(name))
+    assert isinstance(count, int)
+    assert count == pytest.approx(PUBLISHED_PARAMS[name], rel=0.01)
+
+
+def test_gpt2_param_count_by_hand():
+    d, layers, vocab, positions = 768, 12, 50257, 1024
+    per_layer = 12 * d * d + 13 * d  # 4d^2+4d attention, 8d^2+5d MLP, two LayerNorms 4d
+    expected = layers * per_layer + vocab * d + positions * d + 2 * d
+    assert models.param_count(models.get("gpt2")) == expected == 124_439_808
+
+
+def test_llama_2_7b_param_count_by_hand():
+    d, layers, vocab, ffn = 4096, 32, 32000, 11008
+    per_layer = 4 * d * d + 3 * d * ffn + 2 * d
+    expected = layers * per_layer + 2 * vocab * d + d
+    assert models.param_count(models.get("llama-2-7b")) == expected == 6_738_415_616
+
+
+def test_moe_active_params():
+    mixtral = models.get("mixtral-8x7b")
+    assert models.active_param_count(mixtral) == pytest.approx(12.9e9, rel=0.01)
+    # DeepSeek-V3's "37B activated" is rounded to 2 figures; we count 37.55B with both
+    # embedding tables (36.6B without the input one), so allow the rounding: 2 %.
+    assert models.active_param_count(models.get("deepseek-v3")) == pytest.approx(37e9, rel=0.02)
+    dense = models.get("llama-3-8b")
+    assert models.active_param_count(dense) == models.param_count(dense)
+
+
+def test_weight_bytes_per_dtype():
+    model = models.get("llama-2-7b")
+    n = 6_738_415_616
+    assert models.weight_bytes(model) == 2 * n
+    assert models.weight_bytes(model, "fp32") == 4 * n
+    assert models.weight_bytes(model, "int8") == n
+    assert models.weight_bytes(model, "int4") == n // 2
+
+
+def test_int4_rounds_an_odd_count_up():
+    assert models.bytes_for(3, "int4") == 2
+    assert models.bytes_for(4, "int4") == 2
+    odd = tiny(vocab_size=1001, d_model=255, n_heads=5, n_kv_heads=5)
+    assert models.param_count(odd) % 2 == 1
+    assert models.weight_bytes(odd, "int4") == (models.param_count(odd) + 1) // 2
+
+
+# ---------------------------------------------------------------- KV cache
+
+
+@pytest.mark.parametrize("name", sorted(KV_BYTES_PER_TOKEN_FP16))
+def test_kv_bytes_per_token(name):
+    model = models.get(name)
+    assert models.kv_bytes_per_token(model, "fp16") == KV_BYTES_PER_TOKEN_FP16[name]
+    if model.sliding_layers == 0:
+        assert models.kv_cache_bytes(model, 1000) == 1000 * KV_BYTES_PER_TOKEN_FP16[name]
+
+
+def test_llama_3_70b_at_128k_is_exact():
+    assert models.kv_cache_bytes(models.get("llama-3-70b"), 131072) == 42_949_672_960
+
+
+def test_command_line_prints_exact_integer():
+    code = ("import memwall_lab.models as m; "
+            "print(m.kv_cache_bytes(m.get('llama-3-70b'), 131072))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "42949672960"
+
+
+def test_attention_kinds():
+    assert models.get("llama-2-7b").attention_kind == "mha"
+    assert models.get("llama-3-8b").attention_kind == "gqa"
+    assert models.get("deepseek-v3").attention_kind == "mla"
+    assert tiny(n_kv_heads=1).attention_kind == "mqa"
+
+
+def test_sliding_windows_cap_the_cache():
+    mistral = models.get("mistral-7b")  # every layer: 4096-token rolling buffer
+    per_token_layer = 2 * 8 * 128 * 2
+    assert models.kv_cache_bytes(mistral, 32768) == 32 * 4096 * per_token_layer
+    assert models.kv_cache_bytes(mistral, 100) == 32 * 100 * per_token_layer
+    gemma = models.get("gemma-2-9b")  # 21 global layers, 21 local with a 4096 window
+    per_token_layer = 2 * 8 * 256 * 2
+    assert models.kv_cache_bytes(gemma, 8192) == (21 * 8192 + 21 * 4096) * per_token_layer
+
+
+def test_int4_kv_is_a_quarter_of_fp16():
+    model = models.get("llama-2-7b")
+    assert models.kv_cache_bytes(model, 4096, 2, "int4") * 4 == models.kv_cache_bytes(
+        model, 4096, 2, "fp16"
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(sorted(KV_BYTES_PER_TOKEN_FP16)),
+       context=st.integers(1, 300_000), batch=st.integers(1, 512))
+def test_kv_linear_in_batch(name, context, batch):
+    model = models.get(name)
+    one = models.kv_cache_bytes(model, context, 1)
+    assert models.kv_cache_bytes(model, context, batch) == batch * one
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(sorted(KV_BYTES_PER_TOKEN_FP16)),
+       context=st.integers(1, 100_000), k=st.integers(2, 8))
+def test_kv_linear_in_context_without_windows(name, context, k):
+    model = models.get(name)
+    if model.sliding_layers:
+        assert models.kv_cache_bytes(model, k * context) <= k * models.kv_cache_bytes(
+            model, context)
+    else:
+        assert models.kv_cache_bytes(model, k * context) == k * models.kv_cache_bytes(
+            model, context)
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(sorted(KV_BYTES_PER_TOKEN_FP16)),
+       context=st.integers(1, 100_000), batch=st.integers(1, 64))
+def test_kv_proportional_to_dtype_size(name, context, batch):
+    model = models.get(name)
+    fp16 = models.kv_cache_bytes(model, context, batch, "fp16")
+    assert models.kv_cache_bytes(model, context, batch, "bf16") == fp16
+    assert models.kv_cache_bytes(model, context, batch, "fp32") == 2 * fp16
+    assert 2 * models.kv_cache_bytes(model, context, batch, "fp8") == fp16
+    assert 2 * models.kv_cache_bytes(model, context, batch, "int8") == fp16
+    assert 4 * models.kv_cache_bytes(model, context, batch, "int4") == fp16
+
+
+@settings(max_examples=30, deadline=None)
+@given(groups=st.sampled_from([1, 2, 4, 8]), kv_heads=st.sampled_from([1, 2, 4]),
+       context=st.integers(1, 10_000))
+def test_gqa_never_exceeds_mha_of_the_same_shape(groups, kv_heads, context):
+    heads = groups * kv_heads
+    mha = tiny(d_model=64 * heads, n_heads=heads, n_kv_heads=heads)
+    gqa = tiny(d_model=64 * heads, n_heads=heads, n_kv_heads=kv_heads)
+    assert models.kv_cache_bytes(gqa, context) * groups == models.kv_cache_bytes(mha, context)
+    assert models.kv_cache_bytes(gqa, context) <= models.kv_cache_bytes(mha, context)
+
+
+# ---------------------------------------------------------------- steps
+
+
+def test_decode_step_by_hand():
+    model = models.get("llama-2-7b")
+    cost = models.decode_step(model, context_len=1000, batch=1)
+    matmul_params = 6_738_415_616 - 32000 * 4096  # input embedding is a lookup
+    attention = 2 * 32 * (128 + 128) * 32 * 1001  # heads x (score+value dims) x layers x keys
+    assert cost.flops == 2 * matmul_params + attention
+    assert cost.weight_bytes == 2 * 6_738_415_616
+    assert cost.kv_read_bytes == 1000 * 524_288
+    assert cost.kv_write_bytes == 524_288
+    assert cost.bytes_total == 2 * 6_738_415_616 + 1001 * 524_288
+    assert cost.intensity_flops_per_byte == pytest.approx(cost.flops / cost.bytes_total)
+
+
+def test_prefill_by_hand():
+    model, prompt = models.get("gpt2"), 512
+    cost = models.prefill(model, prompt, batch=2)
+    matmul_params = 124_439_808 - 1024 * 768  # tied: the embedding is also the LM head
+    attention = 2 * 12 * (64 + 64) * 12 * prompt * (prompt + 1) // 2
+    assert cost.flops == 2 * (2 * matmul_params * prompt + attention)
+    assert cost.kv_read_bytes == 0
+    assert cost.kv_write_bytes == 2 * prompt * 36864
+    assert cost.tokens == 2 * prompt
+
+
+def test_moe_batch_touches_more_experts():
+    mixtral = models.get("mixtral-8x7b")
+    one = models.decode_step(mixtral, 100, batch=1)
+    four = models.decode_step(mixtral, 100, batch=4)
+    expert_bytes = 2 * 3 * 4096 * 14336
+    assert four.weight_bytes - one.weight_bytes == 32 * 6 * expert_bytes  # 2 -> 8 experts
+    assert four.weight_bytes == models.weight_bytes(mixtral)
+
+
+def test_decode_time_on_h100_by_hand():
+    model = models.get("llama-3-70b")
+    timing = models.decode_time(model, H100, context_len=4096, batch=1)
+    bytes_moved = 2 * 70_553_706_496 + 4097 * 327_680
+    assert timing.seconds_memory == pytest.approx(bytes_moved / 3.35e12)
+    assert timing.seconds_compute == pytest.approx(timing.cost.flops / 989e12)
+    assert timing.seconds_lower == max(timing.seconds_memory, timing.seconds_compute)
+    assert timing.seconds_upper == pytest.approx(timing.seconds_memory + timing.seconds_compute)
+    assert timing.tokens_per_s == pytest.approx(1 / timing.seconds_lower)
+    assert timing.bound == "memory"
+
+
+def test_compute_dtype_fallback():
+    a100 = hardware.get("a100-80gb")  # no fp8 units: fp8 weights compute at the bf16 rate
+    assert models.peak_flops_for(a100, "fp8") == 312e12
+    assert models.peak_flops_for(a100, "int4") == 312e12
+    assert models.peak_flops_for(H100, "fp8") == 1979e12
+
+
+def test_critical_batch_turns_compute_bound():
+    model = models.get("llama-3-8b")
+    critical = models.decode_critical_batch(model, H100, context_len=128)
+    assert critical is not None and critical > 1
+    assert models.decode_time(model, H100, 128, critical).bound == "compute"
+    assert models.decode_time(model, H100, 128, critical - 1).bound == "memory"
+    # At 4K context a 70B GQA model's KV read per sequence outweighs its compute: never.
+    assert models.decode_critical_batch(models.get("llama-3-70b"), H100, 4096) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.sampled_from(["llama-2-7b", "mistral-7b", "gemma-2-9b", "mixtral-8x7b",
+                             "deepseek-v3"]),
+       context=st.integers(1, 50_000), batch=st.integers(1, 256),
+       extra=st.integers(1, 5000), more=st.integers(1, 64))
+def test_step_bounds_monotone_in_context_and_batch(name, context, batch, extra, more):
+    model = models.get(name)
+    base = models.decode_time(model, H100, context, batch)
+    longer = models.decode_time(model, H100, context + extra, batch)
+    bigger = models.decode_time(model, H100, context, batch + more)
+    for other in (longer, bigger):
+        assert other.seconds_lower >= base.seconds_lower
+        assert other.seconds_upper >= base.seconds_upper
+    assert base.seconds_lower <= base.seconds_upper
+    prefill = models.prefill_time(model, H100, context, batch)
+    assert models.prefill_time(model, H100, context + extra, batch).seconds_lower >= (
+        prefill.seconds_lower)
+
+
+# ---------------------------------------------------------------- what fits
+
+
+def test_max_batch_by_hand():
+    model = models.get("llama-2-7b")
+    free = 80_000_000_000 - 2 * 6_738_415_616
+    assert models.max_batch(model, H100, 4096) == free // (4096 * 524_288) == 30
+    assert models.max_batch(models.get("llama-3-70b"), H100, 4096) == 0  # 141 GB of weights
+
+
+def test_max_context_and_token_budget():
+    model = models.get("llama-3-8b")
+    free = 80_000_000_000 - 2 * 8_030_261_248
+    assert models.kv_token_budget(model, H100) == free // 131_072
+    assert models.max_context_len(model, H100, limit=10**7) == free // 131_072
+    assert models.max_context_len(model, H100) == 8192  # capped at the trained context
+    assert models.max_context_len(models.get("llama-3-70b"), H100) == 0
+
+
+# ---------------------------------------------------------------- training memory
+
+
+def test_training_memory_states():
+    model = models.get("llama-2-7b")
+    n = 6_738_415_616
+    mixed = training.training_memory(model, batch=1, seq_len=4096)
+    assert mixed.states_bytes == 16 * n
+    assert mixed.states_over_fp32_weights == 4
+    assert training.training_memory(model, optimizer="sgd-momentum",
+                                    precision="fp32").states_over_fp32_weights == 3
+    with pytest.raises(ValueError):
+        training.training_memory(model, optimizer="adamw")
+
+
+def test_activation_bytes_by_hand():
+    gpt2 = models.get("gpt2")
+    s, b, h, a, layers = 1024, 8, 768, 12, 12
+    stored = layers * (34 * s * b * h + 5 * a * s * s * b)
+    assert training.activation_bytes(gpt2, b, s, "stored") == stored
+    assert training.activation_bytes(gpt2, b, s, "flash") == layers * 34 * s * b * h
+    assert training.activation_bytes(gpt2, b, s, "recompute") == layers * 2 * s * b * h
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, 4096.0, "4096", None])
+def test_bad_context_or_batch(bad):
+    model = models.get("llama-2-7b")
+    with pytest.raises(ValueError):
+        models.kv_cache_bytes(model, bad)
+    with pytest.raises(ValueError):
+        models.kv_cache_bytes(model, 128, bad)
+    with pytest.raises(ValueError):
+        models.decode_step(model, bad)
+    with pytest.raises(ValueError):
+        models.prefill(model, 128, bad)
+
+
+def test_unknown_dtype_names_closest():
+    with pytest.raises(ValueError, match="fp16"):
+        models.kv_cache_bytes(models.get("gpt2"), 10, dtype="fp61")
+    with pytest.raises(ValueError):
+        models.weight_bytes(models.get("gpt2"), "float16")
+
+
+@pytest.mark.parametrize("changes", [
+    dict(n_kv_heads=3),
+    dict(mlp="swiglu"),
+    dict(norm="batchnorm"),
+    dict(d_model=256.0),
+    dict(n_layers=0),
+    dict(n_layers=True),
+    dict(tied_embeddings="yes"),
+    dict(sliding_window=128),
+    dict(n_experts=8),
+    dict(kv_lora_rank=64),
+    dict(head_dim=None, d_model=250),
+])
+def test_custom_model_validation(changes):
+    with pytest.raises(ValueError):
+        tiny(**changes)
+
+
+def test_custom_model_is_frozen_and_counts_by_hand():
+    model = tiny()
+    with pytest.raises(AttributeError):
+        model.n_layers = 8
+    d, ffn, vocab, layers = 256, 1024, 1000, 4
+    per_layer = 4 * d * d + 3 * d * ffn + 2 * d
+    assert models.param_count(model) == layers * per_layer + 2 * vocab * d + d
+    assert model.head_dim == 32
