@@ -56,6 +56,7 @@ def test_strip_keeps_only_check_outputs():
     nbtools.strip_outputs(notebook)
     assert notebook.cells[0].outputs == [] and notebook.cells[0].execution_count is None
     assert notebook.cells[1].outputs[0]["text"] == "42\n"
+    assert notebook.cells[1].execution_count == 4, "nbval skips check cells marked unrun"
     assert nbtools.stray_output_cells(notebook) == []
 
 
