@@ -33,6 +33,46 @@ def _refresh(args) -> int:
     return 0
 
 
+def course_root() -> Path:
+    """The course folder: the current one if it holds solutions/, else the package's parent."""
+    here = Path.cwd()
+    if (here / "solutions").is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent
+
+
+def _make_exercises(args) -> int:
+    from memwall_lab import assignments
+
+    root = course_root()
+    solutions = args.solutions or root / "solutions"
+    exercises = args.exercises or root / "exercises"
+    for path in assignments.generate(solutions, exercises):
+        print(f"wrote {path}")
+    return 0
+
+
+def _check(args) -> int:
+    from memwall_lab import grading
+
+    root = course_root()
+    solutions_dirs = [args.solutions] if args.solutions else [root / "solutions"]
+    notebooks = args.notebooks or sorted((root / "exercises").glob("*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"no exercise notebooks given and none found in {root / 'exercises'}")
+    all_passed = True
+    for path in notebooks:
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such notebook")
+        solution = grading.find_solution(path, solutions_dirs)
+        print(f"checking {path} against {solution.name} (this runs the notebook) ...",
+              flush=True)
+        results = grading.grade(path, solution)
+        print(grading.scorecard(Path(path).name, results))
+        all_passed &= bool(results) and all(r.passed for r in results)
+    return 0 if all_passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface: one sub-command per task."""
     parser = argparse.ArgumentParser(
@@ -52,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--no-execute", action="store_true",
                          help="only strip outputs, do not run the notebook")
     refresh.set_defaults(run=_refresh)
+
+    make = commands.add_parser("make-exercises",
+                               help="generate exercises/ from solutions/ (never edit exercises)")
+    make.add_argument("--solutions", type=Path, help="solution notebooks (default solutions/)")
+    make.add_argument("--exercises", type=Path, help="where to write (default exercises/)")
+    make.set_defaults(run=_make_exercises)
+
+    check = commands.add_parser(
+        "check", help="run your exercise notebooks and print a scorecard (exit 0 if all pass)")
+    check.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
+                       help="exercise notebooks (default: every one in exercises/)")
+    check.add_argument("--solutions", type=Path, help="solution notebooks (default solutions/)")
+    check.set_defaults(run=_check)
     return parser
 
 

@@ -70,3 +70,34 @@ def test_refresh_executes_and_keeps_check_outputs(tmp_path):
     notebook = nbtools.read(path)
     assert notebook.cells[0].outputs == []
     assert notebook.cells[1].outputs[0]["text"] == "42\n"
+
+
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def test_exercises_are_generated_from_solutions(tmp_path):
+    from memwall_lab import assignments
+
+    exercises = sorted((ROOT / "exercises").glob("*.ipynb"))
+    assert [p.name for p in exercises] == [p.name for p in SOLUTIONS], (
+        "exercises/ and solutions/ must hold the same notebooks: run `memwall-lab make-exercises`")
+    if not SOLUTIONS:
+        return
+    assignments.generate(ROOT / "solutions", tmp_path)
+    for exercise in exercises:
+        assert (tmp_path / exercise.name).read_text() == exercise.read_text(), (
+            f"exercises/{exercise.name} differs from what its solution generates: never edit "
+            "exercises by hand; run `memwall-lab make-exercises`")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "exercises").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_exercises_leak_no_answers(path):
+    from memwall_lab import assignments
+
+    notebook = nbtools.read(path)
+    assert assignments.leaks(notebook) == []
+    for cell in notebook.cells:
+        if nbtools.is_check_cell(cell):
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert ": passed" not in text, f"{path.name}: a check cell expects 'passed'"

@@ -1,0 +1,154 @@
+"""Answer checks for the exercise notebooks (lessons 01-07).
+
+Each check prints exactly one line for one exercise, returns None (so a notebook
+shows nothing else) and never raises:
+
+    Exercise 2 [KV cache]: passed
+    Exercise 2 [KV cache]: not yet - <a hint>
+    Exercise 2 [KV cache]: not done yet
+
+The student's answer is passed as a function (`lambda: my_answer`) so that an
+exercise whose cell was never completed - the name is undefined, or the cell
+still raises NotImplementedError - reads as "not done yet" instead of crashing
+the notebook. Computed answers are checked exactly (integers) or to a tight
+relative tolerance; measured answers as a ratio to a reference measured in the
+same session, with bounds wide enough for a noisy laptop.
+
+The "passed" line is the stored output nbval compares in `solutions/`, so it
+never contains a measured number.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable
+
+PASSED = "passed"
+NOT_DONE = "not done yet"
+NOT_YET = "not yet"
+
+
+class _NotDone(Exception):
+    """The student's answer does not exist yet."""
+
+
+def line(label: str, status: str, hint: str = "") -> str:
+    """The one line a check prints: '<label>: <status>' plus ' - <hint>' when given."""
+    return f"{label}: {status}" + (f" - {hint}" if hint else "")
+
+
+def _answer(answer: Callable[[], object]):
+    """Call the student's answer function; undefined or unfinished answers are 'not done'."""
+    if not callable(answer):
+        raise TypeError("pass the answer as a function, e.g. lambda: my_answer")
+    try:
+        value = answer()
+    except (NameError, NotImplementedError):
+        raise _NotDone from None
+    if value is None or value is Ellipsis:
+        raise _NotDone
+    return value
+
+
+def _run(label: str, judge: Callable[[object], str | None], answer) -> None:
+    """Print the verdict of `judge` on the student's answer (one line)."""
+    try:
+        value = _answer(answer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a noisy-machine warning would change the line
+            problem = judge(value)
+    except _NotDone:
+        print(line(label, NOT_DONE))
+        return
+    except Exception as error:  # a check must never crash the notebook
+        print(line(label, NOT_YET, f"your answer could not be checked ({error!r})"))
+        return
+    print(line(label, PASSED if problem is None else NOT_YET, problem or ""))
+
+
+def _with_hint(problem: str, hint: str) -> str:
+    return f"{problem}; {hint}" if hint else problem
+
+
+def _as_number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(float(value)):
+        raise TypeError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def exact(label: str, answer, expected: int, hint: str = "") -> None:
+    """Check an integer answer (bytes, parameters, FLOPs) for exact equality."""
+
+    def judge(value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            return f"give a whole number (an int), not {type(value).__name__} {value!r}"
+        if int(value) == expected:
+            return None
+        direction = "too large" if value > expected else "too small"
+        return _with_hint(f"{value:,} is {direction}", hint)
+
+    return _run(label, judge, answer)
+
+
+def close(label: str, answer, expected: float, rel_tol: float = 1e-3, hint: str = "") -> None:
+    """Check a computed real number to a relative tolerance (default 0.1 %)."""
+
+    def judge(value):
+        number = _as_number(value)
+        if math.isclose(number, expected, rel_tol=rel_tol):
+            return None
+        return _with_hint(f"{number:.4g} is off by {abs(number / expected - 1):.1%}", hint)
+
+    return _run(label, judge, answer)
+
+
+def measured(
+    label: str, answer, reference: Callable[[], float], low: float = 0.5, high: float = 2.0,
+    hint: str = "",
+) -> None:
+    """Check a measured number: answer / reference must lie in [low, high].
+
+    `reference` is measured now, in the same session, by the library; the bounds
+    are ratios, so they hold on any machine, fast or slow.
+    """
+    if not 0 < low <= 1 <= high:
+        raise ValueError(f"need 0 < low <= 1 <= high, got low={low}, high={high}")
+
+    def judge(value):
+        number = _as_number(value)
+        ratio = number / float(reference())
+        if low <= ratio <= high:
+            return None
+        return _with_hint(f"your value is {ratio:.2f}x what the library measures now "
+                          f"(allowed {low:g}x to {high:g}x)", hint)
+
+    return _run(label, judge, answer)
+
+
+def true(label: str, answer, hint: str = "") -> None:
+    """Check a yes/no answer (a bool) that must be True."""
+
+    def judge(value):
+        if not isinstance(value, bool):
+            return f"answer True or False, not {value!r}"
+        return None if value else (hint or "not true as stated")
+
+    return _run(label, judge, answer)
+
+
+def choice(label: str, answer, expected: str, allowed, hint: str = "") -> None:
+    """Check a one-word answer (case-insensitive) from a list of allowed words."""
+    allowed = [word.lower() for word in allowed]
+
+    def judge(value):
+        if not isinstance(value, str) or value.strip().lower() not in allowed:
+            return f"answer one of {allowed}, not {value!r}"
+        return None if value.strip().lower() == expected.lower() else (hint or "not this one")
+
+    return _run(label, judge, answer)

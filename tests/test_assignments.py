@@ -1,0 +1,131 @@
+"""The exercise generator and the nbval-based grader, on small notebooks made here."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from memwall_lab import assignments, cli, grading, nbtools
+
+SOLUTION_CODE = """def kv_bytes_per_token(layers, kv_heads, head_dim, bytes_per_element):
+    ### BEGIN SOLUTION
+    return 2 * layers * kv_heads * head_dim * bytes_per_element
+    ### END SOLUTION
+
+answer = kv_bytes_per_token(32, 32, 128, 2)"""
+
+CHECK_CODE = """# NBVAL_CHECK_OUTPUT
+from memwall_lab import check
+check.exact("Exercise 1 [KV cache]", lambda: answer, 524288)"""
+
+
+def solution_notebook():
+    return new_notebook(cells=[
+        new_markdown_cell("# 99 · A tiny lesson"),
+        new_code_cell(SOLUTION_CODE),
+        new_code_cell(CHECK_CODE, execution_count=2, outputs=[
+            new_output("stream", name="stdout", text="Exercise 1 [KV cache]: passed\n")]),
+        new_markdown_cell("Why?\n\n### BEGIN SOLUTION\nBecause K and V.\n### END SOLUTION"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}})
+
+
+def test_replace_solutions_keeps_indentation():
+    out = assignments.replace_solutions(SOLUTION_CODE, assignments.CODE_STUB)
+    assert "    raise NotImplementedError" in out
+    assert "return 2 *" not in out and "answer = kv_bytes_per_token" in out
+
+
+@pytest.mark.parametrize("source, message", [
+    ("### END SOLUTION", "without a"),
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
+])
+def test_malformed_markers_raise(source, message):
+    with pytest.raises(ValueError, match=message):
+        assignments.replace_solutions(source, "stub")
+
+
+def test_exercise_has_stubs_no_answers_and_not_done_outputs():
+    exercise = assignments.make_exercise(solution_notebook())
+    code, check_cell, markdown = exercise.cells[1], exercise.cells[2], exercise.cells[3]
+    assert code.source.startswith(assignments.RAISES_MARKER)
+    assert "return 2 *" not in code.source
+    assert check_cell.outputs[0]["text"] == "Exercise 1 [KV cache]: not done yet\n"
+    assert markdown.source == "Why?\n\nYOUR ANSWER HERE"
+    assert assignments.leaks(exercise) == []
+    assert nbtools.stray_output_cells(exercise) == []
+
+
+def test_generation_is_idempotent_and_leaves_solutions_alone(tmp_path):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    nbtools.write(solution_notebook(), solutions / "99_tiny.ipynb")
+    before = (solutions / "99_tiny.ipynb").read_text()
+    assignments.generate(solutions, exercises)
+    first = (exercises / "99_tiny.ipynb").read_text()
+    assignments.generate(solutions, exercises)
+    assert (exercises / "99_tiny.ipynb").read_text() == first
+    assert (solutions / "99_tiny.ipynb").read_text() == before
+
+
+def test_generate_needs_solutions(tmp_path):
+    with pytest.raises(ValueError, match="no solution notebooks"):
+        assignments.generate(tmp_path, tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    (root / "solutions").mkdir()
+    nbtools.write(solution_notebook(), root / "solutions" / "99_tiny.ipynb")
+    assignments.generate(root / "solutions", root / "exercises")
+    return root
+
+
+def test_grading_an_untouched_exercise_says_not_done(course):
+    results = grading.grade(course / "exercises" / "99_tiny.ipynb",
+                            course / "solutions" / "99_tiny.ipynb", timeout_s=120)
+    assert [(r.label, r.passed, r.detail) for r in results] == [
+        ("Exercise 1 [KV cache]", False, "not done yet")]
+
+
+def test_grading_a_wrong_answer_fails_with_its_hint(course, tmp_path):
+    student = nbtools.read(course / "exercises" / "99_tiny.ipynb")
+    student.cells[1].source = student.cells[1].source.replace(
+        'raise NotImplementedError("replace this line with your answer")',
+        "return layers * kv_heads * head_dim * bytes_per_element")
+    path = tmp_path / "99_tiny.ipynb"
+    nbtools.write(student, path)
+    before = path.read_text()
+    (result,) = grading.grade(path, course / "solutions" / "99_tiny.ipynb", timeout_s=120)
+    assert not result.passed and result.detail == "not yet - 262,144 is too small"
+    assert path.read_text() == before, "the student's file must never be modified"
+
+
+def test_cli_check_passes_a_finished_notebook_and_fails_an_untouched_one(course, capsys,
+                                                                          monkeypatch):
+    monkeypatch.chdir(course)
+    finished = course / "finished" / "99_mine.ipynb"
+    finished.parent.mkdir()
+    notebook = nbtools.read(course / "solutions" / "99_tiny.ipynb")
+    nbformat.validate(notebook)
+    nbtools.write(notebook, finished)
+    assert cli.main(["check", str(finished)]) == 0
+    assert "[PASS] Exercise 1 [KV cache]" in capsys.readouterr().out
+    assert cli.main(["check"]) == 1
+    assert "0 of 1 exercises passed" in capsys.readouterr().out
+
+
+def test_check_refuses_a_notebook_without_a_solution(course, capsys, monkeypatch):
+    monkeypatch.chdir(course)
+    stray = course / "notes.ipynb"
+    nbtools.write(new_notebook(), stray)
+    assert cli.main(["check", str(stray)]) == 2
+    assert "no solution notebook found" in capsys.readouterr().err
+
+
+def test_deleted_check_cell_is_a_clear_error(course):
+    student = nbtools.read(course / "exercises" / "99_tiny.ipynb")
+    del student.cells[2]
+    with pytest.raises(ValueError, match="0 check cells but its solution has 1"):
+        grading.judged_copy(student, nbtools.read(course / "solutions" / "99_tiny.ipynb"))

@@ -1,0 +1,76 @@
+import pytest
+
+from memwall_lab import check
+
+
+def said(capsys) -> str:
+    return capsys.readouterr().out.strip()
+
+
+def stub():
+    raise NotImplementedError("replace this line with your answer")
+
+
+def test_exact_right_wrong_and_not_done(capsys):
+    check.exact("Exercise 1 [KV]", lambda: 524_288, 524_288)
+    assert said(capsys) == "Exercise 1 [KV]: passed"
+    check.exact("Exercise 1 [KV]", lambda: 524_289, 524_288, hint="count K and V")
+    assert said(capsys) == "Exercise 1 [KV]: not yet - 524,289 is too large; count K and V"
+    check.exact("Exercise 1 [KV]", stub, 524_288)
+    assert said(capsys) == "Exercise 1 [KV]: not done yet"
+
+
+def test_undefined_name_is_not_done(capsys):
+    check.exact("Exercise 2 [x]", lambda: name_the_student_never_defined, 1)  # noqa: F821
+    assert said(capsys) == "Exercise 2 [x]: not done yet"
+
+
+def test_none_and_ellipsis_are_not_done(capsys):
+    check.close("Exercise 3 [y]", lambda: None, 1.0)
+    check.close("Exercise 3 [y]", lambda: ..., 1.0)
+    assert said(capsys).splitlines() == ["Exercise 3 [y]: not done yet"] * 2
+
+
+def test_exact_wants_integers_but_accepts_whole_floats(capsys):
+    check.exact("E [b]", lambda: 1024.0, 1024)
+    check.exact("E [b]", lambda: 1024.5, 1024)
+    lines = said(capsys).splitlines()
+    assert lines[0] == "E [b]: passed"
+    assert lines[1].startswith("E [b]: not yet - give a whole number")
+
+
+def test_close_uses_relative_tolerance(capsys):
+    check.close("E [t]", lambda: 240.1, 240.0, rel_tol=1e-3)
+    check.close("E [t]", lambda: 250.0, 240.0, rel_tol=1e-3)
+    assert said(capsys).splitlines() == ["E [t]: passed", "E [t]: not yet - 250 is off by 4.2%"]
+
+
+def test_measured_is_a_ratio_to_a_reference(capsys):
+    check.measured("E [bw]", lambda: 30e9, lambda: 40e9, low=0.5, high=2)
+    check.measured("E [bw]", lambda: 3e9, lambda: 40e9, low=0.5, high=2)
+    lines = said(capsys).splitlines()
+    assert lines[0] == "E [bw]: passed"
+    assert "0.07x what the library measures" in lines[1]
+
+
+def test_measured_bounds_are_validated():
+    with pytest.raises(ValueError, match="low <= 1 <= high"):
+        check.measured("E", lambda: 1, lambda: 1, low=2, high=3)
+
+
+def test_true_and_choice(capsys):
+    check.true("E [q]", lambda: True)
+    check.true("E [q]", lambda: "yes")
+    check.choice("E [c]", lambda: " Memory ", "memory", ["memory", "compute"])
+    check.choice("E [c]", lambda: "compute", "memory", ["memory", "compute"])
+    lines = said(capsys).splitlines()
+    assert lines[0] == "E [q]: passed" and lines[2] == "E [c]: passed"
+    assert lines[1] == "E [q]: not yet - answer True or False, not 'yes'"
+    assert lines[3] == "E [c]: not yet - not this one"
+
+
+def test_a_broken_answer_never_crashes(capsys):
+    assert check.exact("E [z]", lambda: 1 / 0, 1) is None
+    assert "could not be checked (ZeroDivisionError" in said(capsys)
+    check.close("E [z]", lambda: "12", 12.0)
+    assert "expected a number" in said(capsys)
