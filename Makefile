@@ -36,6 +36,7 @@ report: $(STAMP_RUN)  ## measure this machine and print the report
 bench: $(STAMP_RUN)  ## accuracy and roofline benchmarks: numpy vs C, decoder vs this machine
 	$(BIN)/python benchmarks/memory_accuracy.py
 	$(BIN)/python benchmarks/decode_roofline.py
+	$(BIN)/python benchmarks/widget_updates.py
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
