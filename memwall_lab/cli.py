@@ -34,11 +34,21 @@ def _refresh(args) -> int:
 
 
 def course_root() -> Path:
-    """The course folder: the current one if it holds solutions/, else the package's parent."""
+    """The course folder: the current one if it holds solutions/, else the installed course."""
+    from memwall_lab.course import course_source
+
     here = Path.cwd()
-    if (here / "solutions").is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent
+    return here if (here / "solutions").is_dir() else course_source()
+
+
+def _lab(args) -> int:
+    from memwall_lab import course
+
+    print(f"copying the course into {args.folder.resolve()} ...")
+    print(course.copy_course(args.folder).summary())
+    if args.no_start:
+        return 0
+    return course.start_lab(args.folder)
 
 
 def _make_exercises(args) -> int:
@@ -57,7 +67,8 @@ def _check(args) -> int:
 
     root = course_root()
     solutions_dirs = [args.solutions] if args.solutions else [root / "solutions"]
-    notebooks = args.notebooks or sorted((root / "exercises").glob("*.ipynb"))
+    notebooks = args.notebooks or sorted((Path.cwd() / "exercises").glob("*.ipynb")) or sorted(
+        (root / "exercises").glob("*.ipynb"))
     if not notebooks:
         raise ValueError(f"no exercise notebooks given and none found in {root / 'exercises'}")
     all_passed = True
@@ -92,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--no-execute", action="store_true",
                          help="only strip outputs, do not run the notebook")
     refresh.set_defaults(run=_refresh)
+
+    lab = commands.add_parser("lab", help="copy the course into a folder and open JupyterLab")
+    lab.add_argument("folder", nargs="?", type=Path, default=Path("memwall-course"),
+                     help="working folder (default ./memwall-course); edited notebooks are kept")
+    lab.add_argument("--no-start", action="store_true", help="copy only, do not start JupyterLab")
+    lab.set_defaults(run=_lab)
 
     make = commands.add_parser("make-exercises",
                                help="generate exercises/ from solutions/ (never edit exercises)")

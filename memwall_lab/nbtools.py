@@ -31,6 +31,7 @@ def stray_output_cells(notebook) -> list[int]:
 
 def strip_outputs(notebook, keep_checks: bool = True):
     """Clear outputs and execution counts, except check cells' if `keep_checks`."""
+    notebook.get("metadata", {}).pop("widgets", None)  # saved widget state is output too
     for cell in notebook["cells"]:
         if cell.get("cell_type") != "code":
             continue

@@ -1,0 +1,90 @@
+"""The course ships inside the wheel; `memwall-lab lab` copies it without losing work."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from memwall_lab import cli, course
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_course_source_has_every_folder():
+    source = course.course_source()
+    for folder in course.ALL_FOLDERS:
+        assert (source / folder).is_dir()
+    assert (source / "notebooks" / "00_meet_your_machine.ipynb").is_file()
+
+
+def test_copy_course_copies_then_keeps_edited_notebooks(tmp_path):
+    first = course.copy_course(tmp_path)
+    lesson = tmp_path / "notebooks" / "00_meet_your_machine.ipynb"
+    assert "notebooks/00_meet_your_machine.ipynb" in first.copied
+    assert not first.kept
+    lesson.write_text(lesson.read_text().replace("Meet your machine", "My own notes"))
+    second = course.copy_course(tmp_path)
+    assert second.kept == ["notebooks/00_meet_your_machine.ipynb"]
+    assert not second.copied
+    assert "My own notes" in lesson.read_text(), "a student's edit must never be overwritten"
+    assert "kept your edited notebooks/00_meet_your_machine.ipynb" in second.summary()
+
+
+def test_solutions_are_not_copied_to_students(tmp_path):
+    course.copy_course(tmp_path)
+    assert not (tmp_path / "solutions").exists()
+
+
+def test_copy_into_a_file_is_refused(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        course.copy_course(target)
+
+
+def test_cli_lab_no_start(tmp_path, capsys):
+    assert cli.main(["lab", str(tmp_path / "work"), "--no-start"]) == 0
+    assert "copied" in capsys.readouterr().out
+    assert (tmp_path / "work" / "notebooks" / "00_meet_your_machine.ipynb").is_file()
+
+
+def _run(*command, **kwargs):
+    # Without PYTHONPATH, so nothing from the clone can stand in for the installed wheel.
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            env=environment, **kwargs)
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_wheel_carries_the_course_and_lab_works_from_it(tmp_path):
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
+         str(ROOT))
+    (wheel,) = tmp_path.glob("memwall_lab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for folder in course.ALL_FOLDERS:
+        expected = {f"memwall_lab/course/{folder}/{p.name}"
+                    for p in (ROOT / folder).glob("*.ipynb")}
+        assert expected <= set(names), f"{folder} missing from the wheel"
+    assert any(name.startswith("memwall_lab/data/") for name in names)
+
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", "--without-pip", str(venv))
+    python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    # Install the wheel's files with this interpreter's pip into the fresh environment.
+    _run(sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--quiet", str(wheel))
+    work = tmp_path / "work"
+    result = _run(str(python), "-m", "memwall_lab", "lab", str(work), "--no-start",
+                  cwd=tmp_path)
+    assert "copied" in result.stdout
+    where = _run(str(python), "-c", "import memwall_lab; print(memwall_lab.__file__)",
+                 cwd=tmp_path).stdout
+    assert str(venv) in where, "the test must exercise the installed wheel, not the clone"
+    copied = {p.relative_to(work).as_posix() for p in work.rglob("*.ipynb")}
+    shipped = {f"{folder}/{p.name}" for folder in course.STUDENT_FOLDERS
+               for p in (ROOT / folder).glob("*.ipynb")}
+    assert copied == shipped

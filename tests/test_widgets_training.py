@@ -1,0 +1,106 @@
+"""Lesson 05's training-memory readout, checked against hand arithmetic (no browser needed)."""
+
+import math
+
+import pytest
+
+from memwall_lab import models, widgets
+
+
+def test_mixed_precision_adam_is_16_bytes_per_parameter():
+    # 2 (fp16 weights) + 2 (fp16 gradients) + 4 (fp32 master) + 4 + 4 (Adam moments) = 16.
+    reading = widgets.training_readings(7e9, "adam", "mixed")
+    assert reading.bytes_per_param == (2, 2, 12)
+    assert reading.states_bytes == 16 * 7_000_000_000 == 112_000_000_000
+    assert reading.activation_bytes is None
+    assert reading.total_bytes == 112_000_000_000
+    assert reading.times_fp16_weights == pytest.approx(8.0)
+    assert reading.accelerators_needed == 2  # 112 GB over 80 GB devices
+
+
+@pytest.mark.parametrize(("optimizer", "precision", "per_param"), [
+    ("sgd", "fp32", 8), ("sgd-momentum", "fp32", 12), ("adam", "fp32", 16),
+    ("sgd", "mixed", 8), ("sgd-momentum", "mixed", 12), ("adam", "mixed", 16),
+])
+def test_state_bytes_per_parameter_by_hand(optimizer, precision, per_param):
+    reading = widgets.training_readings(1_000_000, optimizer, precision)
+    assert reading.states_bytes == per_param * 1_000_000
+    assert sum(reading.bytes_per_param) == per_param
+
+
+def test_fp32_states_are_three_to_four_times_the_fp32_weights():
+    momentum = widgets.training_readings(1_000, "sgd-momentum", "fp32")
+    adam = widgets.training_readings(1_000, "adam", "fp32")
+    assert momentum.states_bytes == 3 * 4 * 1_000
+    assert adam.states_bytes == 4 * 4 * 1_000
+
+
+def test_named_model_counts_its_parameters_and_activations():
+    model = models.get("llama-2-7b")
+    reading = widgets.training_readings("llama-2-7b", batch=2, seq_len=1024)
+    n_params = models.param_count(model)
+    assert reading.n_params == n_params
+    assert reading.states_bytes == 16 * n_params
+    # Korthikanti et al. with fused attention: 34 bytes x tokens x d_model per layer.
+    assert reading.activation_bytes == 32 * 34 * 2 * 1024 * 4096
+    assert reading.total_bytes == 16 * n_params + 32 * 34 * 2 * 1024 * 4096
+    expected_devices = math.ceil(reading.total_bytes / 80e9)
+    assert reading.accelerators_needed == expected_devices == 2
+
+
+def test_small_model_fits_on_one_accelerator():
+    reading = widgets.training_readings(1e9)
+    assert reading.accelerators_needed == 1
+    assert "fits on one 80 GB accelerator" in widgets.describe_training(reading)
+
+
+def test_trillion_parameters_shows_a_clear_message():
+    reading = widgets.training_readings(1e12)
+    assert reading.states_bytes == 16 * 10**12
+    assert reading.accelerators_needed == 200  # 16 TB / 80 GB
+    text = widgets.describe_training(reading)
+    assert "needs 200 accelerators" in text and "far beyond one device" in text
+
+
+@pytest.mark.parametrize(("argument", "value", "listed"), [
+    ("optimizer", "adamw", "adam, sgd-momentum, sgd"),
+    ("precision", "bf16", "mixed, fp32"),
+])
+def test_bad_choice_lists_allowed_values(argument, value, listed):
+    with pytest.raises(ValueError, match=listed):
+        widgets.training_readings(7e9, **{argument: value})
+
+
+@pytest.mark.parametrize("count", [0, -5, 0.5, float("nan"), float("inf"), True, None])
+def test_bad_parameter_count_raises(count):
+    with pytest.raises(ValueError, match="parameter count"):
+        widgets.training_readings(count)
+
+
+def test_unknown_model_name_suggests_a_close_one():
+    with pytest.raises(ValueError, match="llama-2-7b"):
+        widgets.training_readings("llama-2-7")
+
+
+def test_readout_names_every_part():
+    text = widgets.describe_training(widgets.training_readings("gpt2-xl"))
+    for word in ("weights", "gradients", "optimizer", "activations", "total",
+                 "x the fp16 weights"):
+        assert word in text
+
+
+def test_dashboard_builds_and_its_readout_follows_the_controls():
+    box = widgets.training_dashboard()
+    model_picker, params_slider = box.children[0].children
+    optimizer_picker, precision_picker = box.children[1].children
+    readout = box.children[2]
+    assert "llama-2-7b" in readout.value and "16 B/param" in readout.value
+    before = readout.value
+    optimizer_picker.value = "sgd"
+    assert readout.value != before and "sgd, mixed" in readout.value
+    precision_picker.value = "fp32"
+    assert "sgd, fp32" in readout.value
+    model_picker.value = widgets.CUSTOM_MODEL
+    params_slider.value = 1000.0
+    assert "1,000 billion parameters" in readout.value
+    assert "far beyond one device" in readout.value
