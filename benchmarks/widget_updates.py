@@ -26,10 +26,37 @@ def decode_update_cases():
             yield f"decode {model_name} batch {batch}", update
 
 
+def kv_update_cases():
+    """(name, function) for lesson 04's dashboard over every context position, two extremes."""
+    for context_len in widgets.KV_CONTEXT_CHOICES:
+        yield f"kv llama-3-70b context {context_len}", lambda c=context_len: widgets.describe_kv(
+            widgets.kv_readings("llama-3-70b", c, 8, "fp16", "published"))
+    yield "kv deepseek-v3 1M context, batch 1024, as MHA", lambda: widgets.describe_kv(
+        widgets.kv_readings("deepseek-v3", 2**20, 1024, "int4", "mha"))
+
+
+def training_update_cases():
+    """(name, function) for lesson 05's dashboard: a dataset model and a bare 1T count."""
+    yield "training deepseek-v3", lambda: widgets.describe_training(
+        widgets.training_readings("deepseek-v3", "adam", "mixed", 1, 2048))
+    yield "training 1e12 parameters", lambda: widgets.describe_training(
+        widgets.training_readings(1e12, "adam", "mixed"))
+
+
+def disaggregation_update_cases():
+    """(name, function) for lesson 06's dashboard: a typical and an extreme setting."""
+    for prompt, output, link in ((8192, 256, "infiniband-ndr"), (32768, 1024, "pcie4-x16")):
+        yield (f"disaggregation prompt {prompt}, output {output}, {link}",
+               lambda p=prompt, o=output, k=link: widgets.describe_disaggregation(
+                   widgets.disaggregation_reading(p, o, k)))
+
+
 def main() -> int:
     """Time every case and print the slowest against the target."""
     worst_name, worst_s = "", 0.0
-    for name, update in decode_update_cases():
+    cases = [*decode_update_cases(), *kv_update_cases(), *training_update_cases(),
+             *disaggregation_update_cases()]
+    for name, update in cases:
         seconds = time_call(update, repeats=5, warmup=1, warn=False).median
         if seconds > worst_s:
             worst_name, worst_s = name, seconds

@@ -84,6 +84,12 @@ def _check(args) -> int:
     return 0 if all_passed else 1
 
 
+def _compare(args) -> int:
+    from memwall_lab import compare
+
+    return compare.run(args.paths, plot_path=args.plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface: one sub-command per task."""
     parser = argparse.ArgumentParser(
@@ -109,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="working folder (default ./memwall-course); edited notebooks are kept")
     lab.add_argument("--no-start", action="store_true", help="copy only, do not start JupyterLab")
     lab.set_defaults(run=_lab)
+
+    compare = commands.add_parser(
+        "compare", help="compare report JSON files from a class's machines (for instructors)")
+    compare.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
+    compare.add_argument("--plot", metavar="PATH", help="also draw the class figure (PNG)")
+    compare.set_defaults(run=_compare)
 
     make = commands.add_parser("make-exercises",
                                help="generate exercises/ from solutions/ (never edit exercises)")

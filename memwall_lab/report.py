@@ -160,6 +160,8 @@ def load(path: str | Path) -> dict:
         report = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a report") from None
     if not isinstance(report, dict) or report.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a memwall-lab report (schema must be {SCHEMA!r})")
     if report.get("version") != SCHEMA_VERSION:

@@ -74,3 +74,10 @@ def test_cli_report_writes_json_and_png(tmp_path, capsys):
     assert "peak FLOP/s" in capsys.readouterr().out
     assert report.load(json_path)["quick"] is True
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_rejects_deeply_nested_json(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
+        report.load(path)

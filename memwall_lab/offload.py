@@ -1,0 +1,720 @@
+"""Tier bandwidths and the offload / quantization / disaggregation cost models (lesson 06).
+
+When a model does not fit in accelerator memory, or when two phases of serving
+fight over one device, bytes must cross a slower link. This module measures the
+one tier a laptop can (reading a file back, with and without the page cache)
+and keeps the cost models lesson 06 builds on top of `models` and `hardware`:
+
+- `weight_streaming`: weights streamed over a link every token;
+- `kv_offload`: the offloaded part of the KV cache read over a link every step;
+- `pipeline`: transfer and compute overlapped (max) or not (sum);
+- `offloaded_batch_step`: FlexGen-style throughput batching (Sheng et al., ICML 2023,
+  arXiv 2303.06865): one pass of streamed weights serves a whole batch;
+- `quantized_decode`: fp16 -> int8 -> int4 weight bytes and the tokens/s they buy;
+- `kv_transfer_seconds`, `request_stream`, `simulate_colocated`,
+  `simulate_disaggregated`: prefill-decode disaggregation as a small deterministic
+  simulation of a stream of requests.
+
+Sizes are bytes, times seconds, rates per second.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from memwall_lab import hardware, measure, models
+from memwall_lab.timing import check_count, time_call
+
+CACHE_STATES = ("warm", "cold")
+READ_CHUNK_BYTES = 8 * 1024**2
+MIN_FILE_BYTES = READ_CHUNK_BYTES
+DEFAULT_FILE_BYTES = 1024**3  # full mode; quick mode uses QUICK_FILE_BYTES
+QUICK_FILE_BYTES = 128 * 1024**2
+DISK_FRACTION = 0.25  # never write more than this share of the free disk space
+COLD_LOOKS_WARM = 0.5  # a "cold" read above this share of the warm rate was served from RAM
+DEFAULT_TIER_LINKS = ("pcie4-x16", "pcie5-x16", "nvme-gen4", "nvme-gen5")
+QUANT_DTYPES = ("fp16", "int8", "int4")
+CONTEXT_BUCKET_TOKENS = 16  # decode steps are costed at the mean context rounded up to this
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _check_positive(name: str, value: object) -> float:
+    """Return `value` as a float if it is a finite number > 0, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_choice(name: str, value: object, allowed) -> str:
+    """Return `value` if it is one of `allowed`, else raise ValueError naming them."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def _bandwidth_of(name: str, link_or_bytes_per_s) -> float:
+    """Bytes/s of a Link / Hardware (its bandwidth_bytes_per_s) or of a plain number."""
+    value = getattr(link_or_bytes_per_s, "bandwidth_bytes_per_s", link_or_bytes_per_s)
+    return _check_positive(name, value)
+
+
+def _check_model(model) -> models.Model:
+    """A Model, or a built-in model's name."""
+    if isinstance(model, str):
+        return models.get(model)
+    if not isinstance(model, models.Model):
+        raise ValueError(f"model must be a models.Model or a model name, got {model!r}")
+    return model
+
+
+def _check_device(device) -> hardware.Hardware:
+    """A Hardware, or a built-in device's name."""
+    if isinstance(device, str):
+        return hardware.get(device)
+    if not isinstance(device, hardware.Hardware):
+        raise ValueError(f"device must be a hardware.Hardware or a device name, got {device!r}")
+    return device
+
+
+# ---------------------------------------------------------------- the file tier, measured
+
+
+def default_file_bytes(quick: bool | None = None, directory: str | None = None) -> int:
+    """Bytes of the file to read back: 1 GiB (quick: 128 MiB), capped by free RAM and disk."""
+    wanted = QUICK_FILE_BYTES if measure.quick_mode(quick) else DEFAULT_FILE_BYTES
+    free_disk_bytes = _free_disk_bytes(directory or tempfile.gettempdir())
+    size = min(wanted, measure.memory_budget_bytes(), int(free_disk_bytes * DISK_FRACTION))
+    return max(size // READ_CHUNK_BYTES, 1) * READ_CHUNK_BYTES
+
+
+def _free_disk_bytes(directory: str) -> int:
+    """Bytes free for this user on the file system holding `directory`."""
+    import shutil
+
+    return shutil.disk_usage(directory).free
+
+
+def _drop_from_page_cache(fd: int) -> bool:
+    """Ask the OS to forget a file's cached pages; False where it offers no way to ask."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return False
+    os.fsync(fd)  # dirty pages cannot be dropped until they are on the disk
+    advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    return True
+
+
+def _write_file(fd: int, size_bytes: int) -> None:
+    """Fill an open file with `size_bytes` of pseudo-random bytes (nothing to compress)."""
+    chunk = np.random.default_rng(0).integers(0, 256, READ_CHUNK_BYTES, dtype=np.uint8)
+    view = memoryview(chunk)
+    for _ in range(size_bytes // READ_CHUNK_BYTES):
+        os.write(fd, view)
+    os.fsync(fd)
+
+
+def _read_file(path: str, buffer: memoryview) -> int:
+    """Read the file at `path` front to back into `buffer`, chunk by chunk; return bytes read."""
+    total = 0
+    with open(path, "rb", buffering=0) as file:
+        while True:
+            count = file.readinto(buffer)
+            if not count:
+                return total
+            total += count
+
+
+def file_read_bandwidth_bytes_per_s(
+    size_bytes: int | None = None,
+    *,
+    cache: str = "warm",
+    repeats: int | None = None,
+    directory: str | None = None,
+    quick: bool | None = None,
+) -> measure.Measurement:
+    """Measure reading a temporary file of `size_bytes` back in bytes/s; the file is removed.
+
+    cache="warm": the file was just read, so the OS serves it from RAM (the page
+    cache): this times the kernel's copy into our buffer. cache="cold": before
+    every repeat the file's pages are dropped with posix_fadvise(DONTNEED) after an
+    fsync (no root needed on Linux), so the disk must deliver them. Where the OS has
+    no posix_fadvise (macOS, Windows) nothing is dropped: details["cache_dropped"]
+    says so, and `cold_read_verdict` spots a "cold" read that ran at RAM speed.
+    """
+    _check_choice("cache", cache, CACHE_STATES)
+    quick = measure.quick_mode(quick)
+    directory = tempfile.gettempdir() if directory is None else directory
+    if not isinstance(directory, str) or not os.path.isdir(directory):
+        raise ValueError(f"directory must be an existing folder, got {directory!r}")
+    if size_bytes is None:
+        size_bytes = default_file_bytes(quick, directory)
+    check_count("size_bytes", size_bytes, MIN_FILE_BYTES)
+    if size_bytes % READ_CHUNK_BYTES:
+        raise ValueError(f"size_bytes must be a multiple of {READ_CHUNK_BYTES:,} (8 MiB), "
+                         f"got {size_bytes:,}")
+    measure.check_fits(size_bytes, "file_read_bandwidth_bytes_per_s (the page cache holds it)")
+    if size_bytes > _free_disk_bytes(directory) * DISK_FRACTION:
+        raise ValueError(f"size_bytes {size_bytes:,} is more than a quarter of the free disk "
+                         f"space in {directory}: choose a smaller size")
+    repeats = check_count("repeats", repeats, 1, 100) if repeats is not None else (
+        2 if quick else 3)
+    buffer = memoryview(bytearray(READ_CHUNK_BYTES))
+    fd, path = tempfile.mkstemp(prefix="memwall_read_", suffix=".bin", dir=directory)
+    seconds, dropped = [], False
+    try:
+        try:
+            _write_file(fd, size_bytes)
+        finally:
+            os.close(fd)
+        for _ in range(repeats):
+            if cache == "cold":
+                with open(path, "rb", buffering=0) as file:
+                    dropped = _drop_from_page_cache(file.fileno())
+            seconds += time_call(lambda: _read_file(path, buffer), repeats=1,
+                                 warmup=1 if cache == "warm" else 0, warn=False).seconds
+    finally:
+        os.remove(path)
+    return measure.Measurement(
+        quantity="bandwidth",
+        kernel=f"file read ({cache} page cache)",
+        unit="B/s",
+        samples=tuple(size_bytes / s for s in seconds),
+        size_bytes=size_bytes,
+        threads=1,
+        details={"cache": cache, "cache_dropped": dropped, "seconds": tuple(seconds),
+                 "directory": directory},
+    )
+
+
+def cold_read_verdict(cold_bytes_per_s: float, warm_bytes_per_s: float) -> str:
+    """One honest line on whether a 'cold' file read really came from the disk."""
+    cold = _check_positive("cold_bytes_per_s", cold_bytes_per_s)
+    warm = _check_positive("warm_bytes_per_s", warm_bytes_per_s)
+    share = cold / warm
+    if share >= COLD_LOOKS_WARM:
+        return (f"the 'cold' read ran at {share:.0%} of the warm rate: the page cache was NOT "
+                "dropped (or a RAM-backed folder or a host cache served it) - read it as RAM")
+    return (f"the cold read ran at {share:.0%} of the warm rate: the data came from the "
+            "storage device")
+
+
+# ---------------------------------------------------------------- tiers from the dataset
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier of the memory hierarchy: its bandwidth in bytes/s and where the number came from."""
+
+    name: str
+    bandwidth_bytes_per_s: float
+    origin: str  # "measured on this machine" or a source URL
+
+
+def sourced_tiers(device_name: str = "h100-sxm", link_names=DEFAULT_TIER_LINKS) -> list[Tier]:
+    """An accelerator's memory and some links, from the sourced tables, fastest first."""
+    device = hardware.get(device_name)
+    tiers = [Tier(f"{device.display_name} {device.memory_type}", device.bandwidth_bytes_per_s,
+                  device.source)]
+    for name in link_names:
+        link = hardware.link(name)
+        tiers.append(Tier(link.name, link.bandwidth_bytes_per_s, link.source))
+    return sorted(tiers, key=lambda tier: -tier.bandwidth_bytes_per_s)
+
+
+# ---------------------------------------------------------------- weights and KV over a link
+
+
+@dataclass(frozen=True)
+class WeightStreaming:
+    """Weights that do not fit on the device, streamed over a link once per token."""
+
+    weight_bytes: int
+    resident_bytes: int
+    link_bandwidth_bytes_per_s: float
+
+    @property
+    def streamed_bytes_per_token(self) -> int:
+        """Weight bytes not resident on the device: they cross the link every token."""
+        return max(self.weight_bytes - self.resident_bytes, 0)
+
+    @property
+    def seconds_per_token(self) -> float:
+        """Link time per token in s: streamed bytes / link bandwidth."""
+        return self.streamed_bytes_per_token / self.link_bandwidth_bytes_per_s
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Upper bound in tokens/s set by the link (inf when nothing streams)."""
+        return math.inf if self.seconds_per_token == 0 else 1.0 / self.seconds_per_token
+
+
+def weight_streaming(weight_bytes: int, link_bandwidth_bytes_per_s, resident_bytes: int = 0
+                     ) -> WeightStreaming:
+    """Tokens/s bound when `weight_bytes - resident_bytes` cross the link every token."""
+    check_count("weight_bytes", weight_bytes, 1)
+    check_count("resident_bytes", resident_bytes, 0)
+    bandwidth = _bandwidth_of("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
+    return WeightStreaming(weight_bytes, resident_bytes, bandwidth)
+
+
+@dataclass(frozen=True)
+class KvOffload:
+    """Part of the KV cache kept in host memory and read over a link every decode step."""
+
+    batch: int
+    kv_bytes: int
+    offloaded_kv_bytes: int
+    link_bandwidth_bytes_per_s: float
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Link time per decode step in s: offloaded KV bytes / link bandwidth."""
+        return self.offloaded_kv_bytes / self.link_bandwidth_bytes_per_s
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Upper bound in tokens/s (one token per sequence per step; inf if nothing offloaded)."""
+        return math.inf if self.seconds_per_step == 0 else self.batch / self.seconds_per_step
+
+
+def kv_offload(model, context_len: int, offloaded_tokens: int, link_bandwidth_bytes_per_s,
+               batch: int = 1, kv_dtype: str = "fp16") -> KvOffload:
+    """Bytes the link must carry each step when `offloaded_tokens` of each context live off-device.
+
+    Every decode step attends over the whole context, so the offloaded KV is read
+    over the link every step: batch x offloaded_tokens x KV bytes per token
+    (sliding windows ignored: every layer is counted as attending to every token).
+    """
+    model = _check_model(model)
+    check_count("context_len", context_len, 1)
+    check_count("offloaded_tokens", offloaded_tokens, 0, context_len)
+    check_count("batch", batch, 1)
+    per_token = models.kv_bytes_per_token(model, kv_dtype)
+    bandwidth = _bandwidth_of("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
+    return KvOffload(batch, batch * context_len * per_token, batch * offloaded_tokens * per_token,
+                     bandwidth)
+
+
+# ---------------------------------------------------------------- overlap
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Stages (e.g. transfer, then compute) applied to `items` items (e.g. layers), in s."""
+
+    stage_seconds: tuple[float, ...]
+    items: int
+
+    @property
+    def seconds_per_item_lower(self) -> float:
+        """Steady-state time per item with perfect overlap: the slowest stage (max)."""
+        return max(self.stage_seconds)
+
+    @property
+    def seconds_per_item_upper(self) -> float:
+        """Time per item with no overlap: every stage in turn (sum)."""
+        return sum(self.stage_seconds)
+
+    @property
+    def seconds_overlapped(self) -> float:
+        """All items, overlapped: fill the pipe once (sum), then one slowest stage per item."""
+        return self.seconds_per_item_upper + (self.items - 1) * self.seconds_per_item_lower
+
+    @property
+    def seconds_serial(self) -> float:
+        """All items, no overlap: items x sum of the stages."""
+        return self.items * self.seconds_per_item_upper
+
+    @property
+    def speedup(self) -> float:
+        """How much faster overlap makes it: serial / overlapped."""
+        return self.seconds_serial / self.seconds_overlapped
+
+
+def pipeline(stage_seconds, items: int = 1) -> Pipeline:
+    """A pipeline of stages of the given seconds over `items` items: max vs sum bounds."""
+    stages = tuple(stage_seconds)
+    if not stages:
+        raise ValueError("stage_seconds must name at least one stage time in s")
+    for value in stages:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0):
+            raise ValueError(f"each stage time must be a finite number of s >= 0, got {value!r}")
+    if sum(stages) == 0:
+        raise ValueError("at least one stage must take some time (all stage_seconds are 0)")
+    check_count("items", items, 1)
+    return Pipeline(tuple(float(value) for value in stages), items)
+
+
+# ---------------------------------------------------------------- throughput batching
+
+
+@dataclass(frozen=True)
+class OffloadedBatchStep:
+    """One decode step of a batch whose weights stream over a link (FlexGen's regime)."""
+
+    batch: int
+    context_len: int
+    streamed_weight_bytes: int
+    needed_device_bytes: int
+    capacity_bytes: float
+    seconds_transfer: float
+    seconds_compute: float
+    seconds_memory: float
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Lower bound in s: transfer overlapped with the device's own step (the max)."""
+        return max(self.seconds_transfer, self.seconds_compute, self.seconds_memory)
+
+    @property
+    def seconds_per_step_serial(self) -> float:
+        """Upper bound in s: transfer, then the device's step (the sum)."""
+        return self.seconds_transfer + max(self.seconds_compute, self.seconds_memory)
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Throughput bound in tokens/s: batch / seconds_per_step."""
+        return self.batch / self.seconds_per_step
+
+    @property
+    def limit(self) -> str:
+        """Which term sets seconds_per_step: 'link', 'compute' or 'memory'."""
+        times = {"link": self.seconds_transfer, "compute": self.seconds_compute,
+                 "memory": self.seconds_memory}
+        return max(times, key=times.get)
+
+    @property
+    def fits(self) -> bool:
+        """True if resident weights + the batch's KV cache fit in device memory."""
+        return self.needed_device_bytes <= self.capacity_bytes
+
+
+def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtype: str = "fp16",
+                         resident_weight_bytes: int = 0, kv_dtype: str | None = None
+                         ) -> OffloadedBatchStep:
+    """Throughput batching: one pass of streamed weights serves `batch` sequences.
+
+    The weights not resident cross the link once per step whatever the batch, so
+    tokens/s grows with the batch until the device's own compute or memory time
+    (`models.decode_time`) overtakes the transfer, or the KV cache of the batch no
+    longer fits beside the resident weights (FlexGen, Sheng et al., ICML 2023).
+    """
+    model, device = _check_model(model), _check_device(device)
+    bandwidth = _bandwidth_of("link", link)
+    check_count("resident_weight_bytes", resident_weight_bytes, 0)
+    step = models.decode_time(model, device, context_len, batch, dtype, kv_dtype)
+    weights = models.weight_bytes(model, dtype)
+    streamed = max(weights - resident_weight_bytes, 0)
+    kv = models.kv_cache_bytes(model, context_len + 1, batch, kv_dtype or dtype)
+    return OffloadedBatchStep(
+        batch=batch, context_len=context_len, streamed_weight_bytes=streamed,
+        needed_device_bytes=min(resident_weight_bytes, weights) + kv,
+        capacity_bytes=device.capacity_bytes, seconds_transfer=streamed / bandwidth,
+        seconds_compute=step.seconds_compute, seconds_memory=step.seconds_memory)
+
+
+def largest_offloaded_batch(model, device, context_len: int, dtype: str = "fp16",
+                            resident_weight_bytes: int = 0, kv_dtype: str | None = None) -> int:
+    """Largest batch whose KV cache fits on the device beside the resident weights (>= 0)."""
+    model, device = _check_model(model), _check_device(device)
+    check_count("resident_weight_bytes", resident_weight_bytes, 0)
+    free = math.floor(device.capacity_bytes) - min(resident_weight_bytes,
+                                                   models.weight_bytes(model, dtype))
+    per_sequence = models.kv_cache_bytes(model, context_len + 1, 1, kv_dtype or dtype)
+    return max(free, 0) // per_sequence
+
+
+# ---------------------------------------------------------------- quantization
+
+
+@dataclass(frozen=True)
+class QuantizedDecode:
+    """Decode of one model with weights stored in `dtype`, on a device and over a link."""
+
+    dtype: str
+    weight_bytes: int
+    tokens_per_s: float  # on the device, weights resident (models.decode_time)
+    fits: bool  # weights + KV cache fit in the device's memory
+    streamed_tokens_per_s: float | None  # weights streamed over the link each token, if given
+
+
+def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
+                     dtypes=QUANT_DTYPES, kv_dtype: str = "fp16", link=None
+                     ) -> list[QuantizedDecode]:
+    """Weight bytes and decode tokens/s bounds for each weight dtype (the KV stays `kv_dtype`)."""
+    model, device = _check_model(model), _check_device(device)
+    dtypes = tuple(dtypes)
+    if not dtypes:
+        raise ValueError(f"dtypes must name at least one of {', '.join(models.DTYPE_BITS)}")
+    bandwidth = None if link is None else _bandwidth_of("link", link)
+    rows = []
+    for dtype in dtypes:
+        weights = models.weight_bytes(model, dtype)
+        step = models.decode_time(model, device, context_len, batch, dtype, kv_dtype)
+        kv = models.kv_cache_bytes(model, context_len + 1, batch, kv_dtype)
+        rows.append(QuantizedDecode(
+            dtype=dtype, weight_bytes=weights, tokens_per_s=step.tokens_per_s,
+            fits=weights + kv <= device.capacity_bytes,
+            streamed_tokens_per_s=None if bandwidth is None else bandwidth / weights))
+    return rows
+
+
+# ---------------------------------------------------------------- disaggregation
+
+
+def kv_transfer_seconds(model, prompt_tokens: int, link, kv_dtype: str = "fp16") -> float:
+    """Seconds to move one request's prompt KV cache from the prefill to the decode device."""
+    model = _check_model(model)
+    return models.kv_cache_bytes(model, prompt_tokens, 1, kv_dtype) / _bandwidth_of("link", link)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a stream: when it arrives (s) and how many tokens in and out."""
+
+    index: int
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+
+
+def request_stream(n_requests: int, arrival_rate_per_s: float, mean_prompt_tokens: int,
+                   mean_output_tokens: int, seed: int = 0) -> tuple[Request, ...]:
+    """Seeded Poisson arrivals; prompt and output lengths uniform in [mean/2, 3 mean/2]."""
+    check_count("n_requests", n_requests, 1, 10_000)
+    rate = _check_positive("arrival_rate_per_s", arrival_rate_per_s)
+    check_count("mean_prompt_tokens", mean_prompt_tokens, 1)
+    check_count("mean_output_tokens", mean_output_tokens, 1)
+    check_count("seed", seed, 0)
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1.0 / rate, n_requests))
+    arrivals -= arrivals[0]  # the first request arrives at 0 s
+
+    def lengths(mean: int) -> np.ndarray:
+        """Integers uniform in [max(1, mean // 2), mean + mean // 2]."""
+        return rng.integers(max(1, mean // 2), mean + mean // 2 + 1, n_requests)
+
+    prompts, outputs = lengths(mean_prompt_tokens), lengths(mean_output_tokens)
+    return tuple(Request(i, float(arrivals[i]), int(prompts[i]), int(outputs[i]))
+                 for i in range(n_requests))
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    """What happened to one request: when its prefill ran, its first and last token came (s)."""
+
+    request: Request
+    prefill_start_s: float
+    prefill_end_s: float
+    kv_transfer_s: float
+    first_token_s: float
+    finish_s: float
+
+    @property
+    def time_to_first_token_s(self) -> float:
+        """Seconds from arrival to the first output token."""
+        return self.first_token_s - self.request.arrival_s
+
+    @property
+    def time_per_output_token_s(self) -> float:
+        """Mean seconds between later output tokens (0 for a one-token answer)."""
+        later = self.request.output_tokens - 1
+        return (self.finish_s - self.first_token_s) / later if later else 0.0
+
+
+@dataclass(frozen=True)
+class ServingRun:
+    """A request stream served one way: every request's times and the peak memory needed."""
+
+    mode: str  # "co-located" or "disaggregated"
+    gpus: int
+    served: tuple[ServedRequest, ...]
+    weight_bytes: int
+    peak_kv_bytes: int  # largest KV cache one decoding device held at once
+    capacity_bytes: float
+
+    @property
+    def fits(self) -> bool:
+        """True if weights + the peak KV cache fit in one device's memory."""
+        return self.weight_bytes + self.peak_kv_bytes <= self.capacity_bytes
+
+    @property
+    def makespan_s(self) -> float:
+        """Seconds from the first arrival to the last token."""
+        return max(s.finish_s for s in self.served) - min(s.request.arrival_s for s in self.served)
+
+    def time_to_first_token_s(self, percentile: float = 50) -> float:
+        """Time to first token in s at `percentile` (0-100) over all requests (50: median)."""
+        return _percentile([s.time_to_first_token_s for s in self.served], percentile)
+
+    def time_per_output_token_s(self, percentile: float = 50) -> float:
+        """Time per output token in s at `percentile` (0-100), one-token answers left out."""
+        values = [s.time_per_output_token_s for s in self.served if s.request.output_tokens > 1]
+        return _percentile(values, percentile) if values else 0.0
+
+
+def _percentile(values, percentile: float) -> float:
+    """The `percentile` (0-100) of `values`, interpolated linearly (numpy's default)."""
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (
+            0 <= percentile <= 100):
+        raise ValueError(f"percentile must be a number from 0 to 100, got {percentile!r}")
+    return float(np.percentile(values, percentile))
+
+
+class _Costs:
+    """Prefill and decode-step times of one model on one device, memoised for the simulation."""
+
+    def __init__(self, model: models.Model, device: hardware.Hardware, dtype: str):
+        self.model, self.device, self.dtype = model, device, dtype
+        self.prefill, self.decode = {}, {}
+
+    def prefill_s(self, prompt_tokens: int) -> float:
+        """models.prefill_time of one prompt, lower bound in s."""
+        if prompt_tokens not in self.prefill:
+            self.prefill[prompt_tokens] = models.prefill_time(
+                self.model, self.device, prompt_tokens, 1, self.dtype).seconds_lower
+        return self.prefill[prompt_tokens]
+
+    def decode_s(self, batch: int, context_sum: int) -> float:
+        """models.decode_time of a batch at its mean context (rounded up to a bucket), in s."""
+        bucket = CONTEXT_BUCKET_TOKENS
+        context = -(-context_sum // (batch * bucket)) * bucket
+        key = (batch, context)
+        if key not in self.decode:
+            self.decode[key] = models.decode_time(
+                self.model, self.device, context, batch, self.dtype).seconds_lower
+        return self.decode[key]
+
+
+def _check_requests(requests) -> tuple[Request, ...]:
+    """A non-empty tuple of Requests with distinct indices, in arrival order."""
+    requests = tuple(requests)
+    if not requests or not all(isinstance(r, Request) for r in requests):
+        raise ValueError("requests must be a non-empty sequence of offload.Request "
+                         "(see request_stream)")
+    if len({r.index for r in requests}) != len(requests):
+        raise ValueError("every request needs its own index")
+    return tuple(sorted(requests, key=lambda r: (r.arrival_s, r.index)))
+
+
+def _serve(costs: _Costs, arrivals, prefill_here: bool):
+    """One device serving requests with continuous batching.
+
+    `arrivals` is a list of (ready_s, request, prefill_start_s, prefill_end_s, transfer_s).
+    With `prefill_here` (co-located) a request's prefill runs on this device when it
+    is ready, and every decode step in flight waits for it; otherwise (the decode side
+    of disaggregation) the request joins the decode batch as soon as its KV arrived.
+    Returns ({index: ServedRequest}, peak KV context tokens held at once).
+    """
+    pending = sorted(arrivals, key=lambda a: (a[0], a[1].index))
+    served, finishing = {}, []  # finishing: heap of (finish step, index)
+    state = {}  # index -> (request, prefill start, prefill end, transfer, first token)
+    now, step, active, context_sum, peak_context_tokens, position = 0.0, 0, 0, 0, 0, 0
+
+    def admit(request, start, end, transfer, first_token):
+        """Record the first token; put the request in the decode batch if it wants more."""
+        nonlocal active, context_sum, peak_context_tokens
+        if request.output_tokens == 1:
+            served[request.index] = ServedRequest(request, start, end, transfer, first_token,
+                                                  first_token)
+            return
+        state[request.index] = (request, start, end, transfer, first_token)
+        heapq.heappush(finishing, (step + request.output_tokens - 1, request.index))
+        active += 1
+        context_sum += request.prompt_tokens
+        peak_context_tokens = max(peak_context_tokens, context_sum)
+
+    while position < len(pending) or active:
+        if position < len(pending) and pending[position][0] <= now:
+            ready, request, start, end, transfer = pending[position]
+            position += 1
+            if prefill_here:
+                start, end = now, now + costs.prefill_s(request.prompt_tokens)
+                now = end
+                first_token = end
+            else:
+                first_token = ready
+            admit(request, start, end, transfer, first_token)
+        elif active:
+            now += costs.decode_s(active, context_sum)
+            step += 1
+            context_sum += active
+            peak_context_tokens = max(peak_context_tokens, context_sum)
+            while finishing and finishing[0][0] == step:
+                _, index = heapq.heappop(finishing)
+                request, start, end, transfer, first_token = state.pop(index)
+                served[index] = ServedRequest(request, start, end, transfer, first_token, now)
+                active -= 1
+                context_sum -= request.prompt_tokens + request.output_tokens - 1
+        else:
+            now = pending[position][0]
+    return served, peak_context_tokens
+
+
+def _run(mode: str, gpus: int, costs: _Costs, served: dict, peak_context_tokens: int
+         ) -> ServingRun:
+    """Package simulation results as a ServingRun, requests in index order."""
+    per_token = models.kv_bytes_per_token(costs.model, costs.dtype)
+    return ServingRun(mode, gpus, tuple(served[i] for i in sorted(served)),
+                      models.weight_bytes(costs.model, costs.dtype),
+                      peak_context_tokens * per_token, costs.device.capacity_bytes)
+
+
+def simulate_colocated(requests, model, device, replicas: int = 2, dtype: str = "fp16"
+                       ) -> ServingRun:
+    """Serve `requests` on `replicas` devices that each run prefill and decode (round robin).
+
+    Each replica batches all its decoding requests into one step (continuous
+    batching) and runs a newly arrived prompt's prefill as soon as the step in
+    flight ends: every decoding request then waits for that prefill. Step times are
+    `models.prefill_time` / `models.decode_time` lower bounds, a decode step costed
+    at the batch's mean context rounded up to 16 tokens.
+    """
+    requests = _check_requests(requests)
+    check_count("replicas", replicas, 1, 1024)
+    costs = _Costs(_check_model(model), _check_device(device), dtype)
+    models.dtype_bits(dtype)
+    served, peak = {}, 0
+    for replica in range(replicas):
+        mine = [(r.arrival_s, r, 0.0, 0.0, 0.0) for k, r in enumerate(requests)
+                if k % replicas == replica]
+        if mine:
+            done, tokens = _serve(costs, mine, prefill_here=True)
+            served.update(done)
+            peak = max(peak, tokens)
+    return _run("co-located", replicas, costs, served, peak)
+
+
+def simulate_disaggregated(requests, model, device, link, dtype: str = "fp16") -> ServingRun:
+    """Serve `requests` with one prefill device and one decode device joined by `link`.
+
+    The prefill device runs prompts first come first served; each prompt's KV cache
+    then crosses the link (`kv_transfer_seconds`; each transfer gets the whole link)
+    and the request joins the decode device's batch. The first token is counted
+    when the decode device holds the KV, so disaggregation adds exactly the
+    transfer time to each request's time to first token (a server that sends the
+    first token straight from the prefill device delays the second one instead).
+    """
+    requests = _check_requests(requests)
+    costs = _Costs(_check_model(model), _check_device(device), dtype)
+    models.dtype_bits(dtype)
+    bandwidth = _bandwidth_of("link", link)
+    arrivals, prefill_free_s = [], 0.0
+    for request in requests:
+        start = max(prefill_free_s, request.arrival_s)
+        end = start + costs.prefill_s(request.prompt_tokens)
+        prefill_free_s = end
+        transfer = models.kv_cache_bytes(costs.model, request.prompt_tokens, 1, dtype) / bandwidth
+        arrivals.append((end + transfer, request, start, end, transfer))
+    served, peak = _serve(costs, arrivals, prefill_here=False)
+    return _run("disaggregated", 2, costs, served, peak)

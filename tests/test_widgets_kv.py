@@ -1,0 +1,140 @@
+"""Lesson 04's KV-cache dashboard: readings checked against hand arithmetic from config.json."""
+
+import math
+
+import pytest
+
+from memwall_lab import widgets
+
+GB = 1e9
+
+
+def llama_params(d_model, layers, heads, kv_heads, head_dim, vocab, ffn):
+    """Parameters of an untied Llama-style model, counted from its config by hand."""
+    attention = d_model * heads * head_dim * 2 + d_model * kv_heads * head_dim * 2  # Q, O, K, V
+    per_layer = attention + 3 * d_model * ffn + 2 * d_model  # gated MLP + two RMSNorms
+    return 2 * vocab * d_model + layers * per_layer + d_model  # embedding, LM head, final norm
+
+
+LLAMA_3_70B_PARAMS = llama_params(8192, 80, 64, 8, 128, 128256, 28672)
+LLAMA_3_8B_PARAMS = llama_params(4096, 32, 32, 8, 128, 128256, 14336)
+
+
+def test_llama_3_70b_at_128k_tokens_by_hand():
+    reading = widgets.kv_readings("llama-3-70b", 131072, 1, "fp16")
+    # 2 (K and V) x 128 dims x 2 bytes x 8 KV heads x 80 layers x 131072 tokens
+    assert reading.kv_bytes == 2 * 128 * 2 * 8 * 80 * 131072 == 42_949_672_960
+    assert reading.kv_bytes_per_token == 327_680
+    assert reading.weight_bytes == 2 * LLAMA_3_70B_PARAMS
+    assert reading.hypothetical is False and reading.message.startswith("131,072 tokens")
+
+
+def test_crossover_context_by_hand():
+    reading = widgets.kv_readings("llama-3-70b", 8192, 1, "fp16")
+    assert reading.crossover_context == math.ceil(2 * LLAMA_3_70B_PARAMS / 327_680)
+    # batch 8 shares the weights, so the crossover comes 8x sooner (rounded up)
+    batch_8 = widgets.kv_readings("llama-3-70b", 8192, 8, "fp16")
+    assert batch_8.crossover_context == math.ceil(2 * LLAMA_3_70B_PARAMS / (8 * 327_680))
+
+
+def test_kv_share_of_a_decode_step_by_hand():
+    reading = widgets.kv_readings("llama-3-8b", 32768, 4, "fp16")
+    kv_per_token = 2 * 128 * 2 * 8 * 32
+    kv_read, kv_written = 4 * 32768 * kv_per_token, 4 * kv_per_token
+    weights = 2 * LLAMA_3_8B_PARAMS
+    assert reading.bytes_per_step == weights + kv_read + kv_written
+    assert reading.kv_share_of_step == pytest.approx((kv_read + kv_written)
+                                                     / (weights + kv_read + kv_written))
+
+
+def test_attention_views_change_only_the_kv_heads():
+    mha = widgets.kv_readings("llama-3-70b", 4096, 1, "fp16", "mha")
+    mqa = widgets.kv_readings("llama-3-70b", 4096, 1, "fp16", "mqa")
+    assert mha.kv_bytes_per_token == 2 * 128 * 2 * 64 * 80
+    assert mqa.kv_bytes_per_token == 2 * 128 * 2 * 1 * 80
+    assert mha.hypothetical and mqa.hypothetical and "hypothetical" in mha.message
+    gqa = widgets.kv_readings("llama-2-7b", 4096, 1, "fp16", "gqa")
+    assert gqa.kv_bytes_per_token == 2 * 128 * 2 * 8 * 32
+
+
+def test_deepseek_mla_caches_a_latent_per_layer():
+    mla = widgets.kv_readings("deepseek-v3", 4096, 1, "fp16", "mla")
+    assert mla.kv_bytes_per_token == (512 + 64) * 61 * 2 == 70_272
+    assert mla.hypothetical is False
+    as_mha = widgets.kv_readings("deepseek-v3", 4096, 1, "fp16", "mha")
+    assert as_mha.kv_bytes_per_token == 2 * 128 * 128 * 61 * 2
+
+
+def test_kv_quantization_halves_and_quarters():
+    fp16 = widgets.kv_readings("llama-3-70b", 131072, 1, "fp16").kv_bytes
+    assert widgets.kv_readings("llama-3-70b", 131072, 1, "fp8").kv_bytes == fp16 // 2
+    assert widgets.kv_readings("llama-3-70b", 131072, 1, "int4").kv_bytes == fp16 // 4
+
+
+def test_what_fits_on_each_device_by_hand():
+    reading = widgets.kv_readings("llama-3-8b", 8192, 1, "fp16")
+    weights = 2 * LLAMA_3_8B_PARAMS
+    per_sequence = 8192 * 131_072
+    assert reading.max_batch_that_fits == {
+        "h100-sxm": (80 * 10**9 - weights) // per_sequence,
+        "h200": (141 * 10**9 - weights) // per_sequence,
+        "mi300x": (192 * 10**9 - weights) // per_sequence,
+    }
+    assert all(reading.fits.values())
+    # Llama-3-70B in fp16 (141.1 GB) is too big for one H100 and, narrowly, one H200
+    big = widgets.kv_readings("llama-3-70b", 1024, 1, "fp16")
+    assert big.fits == {"h100-sxm": False, "h200": False, "mi300x": True}
+    assert big.max_context_that_fits["mi300x"] == (192 * 10**9 - 2 * LLAMA_3_70B_PARAMS) // 327_680
+
+
+def test_extremes_give_messages_not_exceptions():
+    reading = widgets.kv_readings("llama-2-7b", 2**20, 1024, "fp16")
+    assert reading.kv_bytes == 1024 * 2**20 * 524_288
+    assert not any(reading.fits.values())
+    assert "fit on none" in reading.message and "beyond the 4,096" in reading.message
+    assert reading.crossover_context == math.ceil(reading.weight_bytes / (1024 * 524_288))
+    text = widgets.describe_kv(reading)
+    assert "does NOT fit" in text and "1,048,576 tokens" in text
+    huge = widgets.kv_readings("llama-3.1-405b", 128, 1, "fp16")
+    assert "weights alone" in huge.message
+    assert huge.max_context_that_fits == {"h100-sxm": 0, "h200": 0, "mi300x": 0}
+
+
+def test_sliding_window_caps_the_cache_and_the_crossover():
+    reading = widgets.kv_readings("mistral-7b", 2**20, 1, "fp16")
+    assert reading.kv_bytes == 4096 * 2 * 128 * 2 * 8 * 32  # every layer keeps 4096 tokens
+    assert reading.crossover_context is None and "sliding window" in reading.message
+    assert "stays below the weights" in widgets.describe_kv(reading)
+
+
+@pytest.mark.parametrize(("arguments", "named"), [
+    (("llama-3-7b", 1024, 1, "fp16", "published"), "llama-3-8b"),
+    (("llama-3-8b", 1024, 1, "fp12", "published"), "fp8"),
+    (("llama-3-8b", 1024, 1, "fp16", "sparse"), "mqa"),
+    (("llama-3-8b", 1024, 1, "fp16", "mla"), "deepseek-v3"),
+    (("llama-3-8b", 2**20 + 1, 1, "fp16", "published"), "1048576"),
+    (("llama-3-8b", 1024, 0, "fp16", "published"), "1024"),
+    (("llama-3-8b", 1024.0, 1, "fp16", "published"), "context_len"),
+])
+def test_bad_input_names_the_allowed_values(arguments, named):
+    with pytest.raises(ValueError, match=named):
+        widgets.kv_readings(*arguments)
+
+
+def test_dashboard_builds_and_follows_the_context_slider():
+    box = widgets.kv_dashboard("llama-3-8b", context_len=8192)
+    (model_picker, attention_picker, dtype_picker), (context_slider, batch_slider) = (
+        box.children[0].children, box.children[1].children)
+    readout = box.children[2]
+    assert "context 8,192 tokens, batch 1" in readout.value
+    before = readout.value
+    context_slider.value = 2**20
+    assert readout.value != before and "context 1,048,576 tokens" in readout.value
+    batch_slider.value = 1024
+    assert "does NOT fit" in readout.value
+    attention_picker.value = "mla"
+    assert "cannot compute this point" in readout.value and "deepseek-v3" in readout.value
+    model_picker.value = "deepseek-v3"
+    assert "MLA, 512+64" in readout.value
+    dtype_picker.value = "int4"
+    assert "int4 KV" in readout.value
