@@ -80,12 +80,52 @@ def as_preformatted(text: str) -> str:
     return f"<pre style='margin:0'>{html.escape(text)}</pre>"
 
 
+def _check_choice(what: str, value, allowed):
+    """Return `value` if it is one of `allowed`, else a ValueError that lists them."""
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
+
+
+def _dashboard(rows, compute):
+    """Wire control rows to a readout and a figure; display and return the box.
+
+    `rows` is a list of lists of controls; `compute()` reads the controls and
+    returns (text, figure or None), or raises ValueError for a point it cannot
+    compute, which the readout then shows instead of an exception.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    readout, figure_area = widgets.HTML(), widgets.Output()
+
+    def update(*_):
+        try:
+            text, figure = compute()
+        except ValueError as error:
+            readout.value = as_preformatted(f"cannot compute this point: {error}")
+            return
+        readout.value = as_preformatted(text)
+        if figure is not None:
+            with figure_area:
+                figure_area.clear_output(wait=True)
+                display(figure)
+                plt.close(figure)
+
+    for row in rows:
+        for control in row:
+            control.observe(update, names="value")
+    update()
+    box = widgets.VBox([*(widgets.HBox(row) for row in rows), readout, figure_area])
+    display(box)
+    return box
+
+
 def decode_dashboard(roofs: list[Roof], context_len: int = 1024, dtype: str = "fp16",
                      capacities_bytes: dict[str, int] | None = None):
     """Sliders for batch and model that move a decode step along each roof (lesson 03)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from memwall_lab import roofline
 
@@ -93,33 +133,18 @@ def decode_dashboard(roofs: list[Roof], context_len: int = 1024, dtype: str = "f
                                     description="model")
     batch_slider = widgets.SelectionSlider(options=BATCH_CHOICES, value=1,
                                            description="batch (seqs)")
-    readout, figure_area = widgets.HTML(), widgets.Output()
 
-    def update(*_):
+    def compute():
         model_name, batch = model_picker.value, batch_slider.value
-        try:
-            readings = decode_readings(model_name, batch, context_len, roofs, dtype,
-                                       capacities_bytes)
-        except ValueError as error:
-            readout.value = as_preformatted(f"cannot compute this point: {error}")
-            return
+        readings = decode_readings(model_name, batch, context_len, roofs, dtype,
+                                   capacities_bytes)
         points = [roofline.KernelPoint(f"decode on {r.device}", r.intensity_flops_per_byte,
                                        r.attainable_flops_per_s) for r in readings]
-        readout.value = as_preformatted(describe_decode(model_name, batch, context_len,
-                                                        readings))
-        with figure_area:
-            figure_area.clear_output(wait=True)
-            figure = roofline.plot(roofs, points, title=f"Decode step of {model_name}, "
-                                   f"batch {batch}")
-            display(figure)
-            plt.close(figure)
+        figure = roofline.plot(roofs, points, title=f"Decode step of {model_name}, "
+                               f"batch {batch}")
+        return describe_decode(model_name, batch, context_len, readings), figure
 
-    model_picker.observe(update, names="value")
-    batch_slider.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([model_picker, batch_slider]), readout, figure_area])
-    display(box)
-    return box
+    return _dashboard([[model_picker, batch_slider]], compute)
 
 
 # ---- lesson 05: training memory dashboard
@@ -168,13 +193,6 @@ class TrainingReading:
         return self.total_bytes / self.fp16_weight_bytes
 
 
-def _training_choice(what: str, value: object, allowed: tuple[str, ...]) -> str:
-    """Return `value` if it is one of `allowed`, else a ValueError that lists them."""
-    if value not in allowed:
-        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
 def training_readings(
     model_name_or_params: str | int | float, optimizer: str = "adam", precision: str = "mixed",
     batch: int = 1, seq_len: int = 2048, activations: str = "flash",
@@ -191,8 +209,8 @@ def training_readings(
 
     from memwall_lab import training
 
-    optimizer = _training_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
-    precision = _training_choice("precision", precision, TRAINING_PRECISIONS)
+    optimizer = _check_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
+    precision = _check_choice("precision", precision, TRAINING_PRECISIONS)
     if not accelerator_bytes > 0:
         raise ValueError(f"accelerator_bytes must be positive, got {accelerator_bytes!r}")
     per_param = training.bytes_per_param(optimizer, precision)
@@ -295,8 +313,6 @@ def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch:
                        seq_len: int = 2048, model_name: str = "llama-2-7b"):
     """Pick a model (or a parameter count), optimizer and precision: see training memory."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     model_picker = widgets.Dropdown(options=(*TRAINING_MODELS, CUSTOM_MODEL), value=model_name,
                                     description="model")
@@ -307,34 +323,18 @@ def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch:
                                         description="optimizer")
     precision_picker = widgets.Dropdown(options=TRAINING_PRECISIONS, value="mixed",
                                         description="precision")
-    readout, figure_area = widgets.HTML(), widgets.Output()
 
-    def update(*_):
+    def compute():
         custom = model_picker.value == CUSTOM_MODEL
         params_slider.disabled = not custom
         choice = params_slider.value * 1e9 if custom else model_picker.value
-        try:
-            reading = training_readings(choice, optimizer_picker.value, precision_picker.value,
-                                        batch, seq_len, accelerator_bytes=accelerator_bytes)
-        except ValueError as error:
-            readout.value = as_preformatted(f"cannot compute this point: {error}")
-            return
+        reading = training_readings(choice, optimizer_picker.value, precision_picker.value,
+                                    batch, seq_len, accelerator_bytes=accelerator_bytes)
         header = f"activations for batch {batch} x {seq_len} tokens (fused attention)\n"
-        readout.value = as_preformatted(header + describe_training(reading))
-        with figure_area:
-            figure_area.clear_output(wait=True)
-            figure = training_figure(reading)
-            display(figure)
-            plt.close(figure)
+        return header + describe_training(reading), training_figure(reading)
 
-    for control in (model_picker, params_slider, optimizer_picker, precision_picker):
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([model_picker, params_slider]),
-                        widgets.HBox([optimizer_picker, precision_picker]), readout,
-                        figure_area])
-    display(box)
-    return box
+    return _dashboard([[model_picker, params_slider], [optimizer_picker, precision_picker]],
+                      compute)
 
 
 # ---- lesson 04: watch the KV cache grow
@@ -355,10 +355,6 @@ KV_BATCH_LIMIT = 1024
 KV_CONTEXT_CHOICES = tuple(2**power for power in range(7, 21))  # 128 ... 1,048,576 tokens
 
 
-def _kv_check_choice(what: str, value, allowed) -> None:
-    """ValueError naming the allowed values if ``value`` is not one of them."""
-    if value not in allowed:
-        raise ValueError(f"{what} must be one of {', '.join(map(str, allowed))}; got {value!r}")
 
 
 def _kv_gqa_heads(model: models.Model) -> int:
@@ -380,8 +376,8 @@ def kv_model_view(model_name: str, attention: str = "published") -> models.Model
     """
     import dataclasses
 
-    _kv_check_choice("model", model_name, KV_MODELS)
-    _kv_check_choice("attention", attention, tuple(KV_ATTENTION_VIEWS))
+    _check_choice("model", model_name, KV_MODELS)
+    _check_choice("attention", attention, tuple(KV_ATTENTION_VIEWS))
     model = models.get(model_name)
     if attention in ("published", model.attention_kind) and (
             attention != "gqa" or model.n_kv_heads == _kv_gqa_heads(model)):
@@ -486,8 +482,8 @@ def kv_readings(model_name: str, context_len: int, batch: int = 1, kv_dtype: str
     model = kv_model_view(model_name, attention)
     check_count("context_len (tokens)", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
     check_count("batch (sequences)", batch, 1, KV_BATCH_LIMIT)
-    _kv_check_choice("kv_dtype", kv_dtype, KV_DTYPES)
-    _kv_check_choice("weight_dtype", weight_dtype, KV_DTYPES)
+    _check_choice("kv_dtype", kv_dtype, KV_DTYPES)
+    _check_choice("weight_dtype", weight_dtype, KV_DTYPES)
     kv = models.kv_cache_bytes(model, context_len, batch, kv_dtype)
     weights = models.weight_bytes(model, weight_dtype)
     step = models.decode_step(model, context_len, batch, weight_dtype, kv_dtype)
@@ -591,10 +587,8 @@ def kv_dashboard(model_name: str = "llama-3-8b", context_len: int = 8192, batch:
                  kv_dtype: str = "fp16", attention: str = "published"):
     """Sliders for context (log), batch, model, KV dtype and attention view (lesson 04)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
-    _kv_check_choice("context_len", context_len, KV_CONTEXT_CHOICES)
+    _check_choice("context_len", context_len, KV_CONTEXT_CHOICES)
     wide = {"description_width": "initial"}
     model_picker = widgets.Dropdown(options=KV_MODELS, value=model_name, description="model",
                                     style=wide)
@@ -611,29 +605,14 @@ def kv_dashboard(model_name: str = "llama-3-8b", context_len: int = 8192, batch:
                  ("GQA (8 kv heads)", "gqa"), ("MQA (1 kv head)", "mqa"),
                  ("MLA (DeepSeek only)", "mla")],
         value=attention, description="attention", style=wide)
-    readout, figure_area = widgets.HTML(), widgets.Output()
 
-    def update(*_):
-        try:
-            reading = kv_readings(model_picker.value, context_slider.value, batch_slider.value,
-                                  dtype_picker.value, attention_picker.value)
-        except ValueError as error:
-            readout.value = as_preformatted(f"cannot compute this point: {error}")
-            return
-        readout.value = as_preformatted(describe_kv(reading))
-        with figure_area:
-            figure_area.clear_output(wait=True)
-            figure = kv_growth_figure(reading)
-            display(figure)
-            plt.close(figure)
+    def compute():
+        reading = kv_readings(model_picker.value, context_slider.value, batch_slider.value,
+                              dtype_picker.value, attention_picker.value)
+        return describe_kv(reading), kv_growth_figure(reading)
 
-    for control in (model_picker, context_slider, batch_slider, dtype_picker, attention_picker):
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([model_picker, attention_picker, dtype_picker]),
-                        widgets.HBox([context_slider, batch_slider]), readout, figure_area])
-    display(box)
-    return box
+    return _dashboard([[model_picker, attention_picker, dtype_picker],
+                       [context_slider, batch_slider]], compute)
 
 
 # ---- lesson 06: prefill-decode disaggregation dashboard
@@ -755,8 +734,6 @@ def disaggregation_dashboard(model_name: str = "llama-3-8b", device_name: str = 
                              seed: int = 0):
     """Controls for prompt length, answer length and link: co-located vs disaggregated (06)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     prompt_slider = widgets.SelectionSlider(options=PROMPT_TOKEN_CHOICES, value=8192,
                                             description="prompt (tokens)")
@@ -764,27 +741,11 @@ def disaggregation_dashboard(model_name: str = "llama-3-8b", device_name: str = 
                                             description="answer (tokens)")
     link_picker = widgets.Dropdown(options=DISAGGREGATION_LINKS, value="infiniband-ndr",
                                    description="KV link")
-    readout, figure_area = widgets.HTML(), widgets.Output()
 
-    def update(*_):
-        try:
-            reading = disaggregation_reading(prompt_slider.value, output_slider.value,
-                                             link_picker.value, model_name, device_name,
-                                             n_requests, arrival_rate_per_s, seed)
-        except ValueError as error:
-            readout.value = as_preformatted(f"cannot compute this point: {error}")
-            return
-        readout.value = as_preformatted(describe_disaggregation(reading))
-        with figure_area:
-            figure_area.clear_output(wait=True)
-            figure = disaggregation_figure(reading)
-            display(figure)
-            plt.close(figure)
+    def compute():
+        reading = disaggregation_reading(prompt_slider.value, output_slider.value,
+                                         link_picker.value, model_name, device_name,
+                                         n_requests, arrival_rate_per_s, seed)
+        return describe_disaggregation(reading), disaggregation_figure(reading)
 
-    for control in (prompt_slider, output_slider, link_picker):
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([prompt_slider, output_slider, link_picker]), readout,
-                        figure_area])
-    display(box)
-    return box
+    return _dashboard([[prompt_slider, output_slider, link_picker]], compute)
