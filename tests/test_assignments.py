@@ -129,3 +129,10 @@ def test_deleted_check_cell_is_a_clear_error(course):
     del student.cells[2]
     with pytest.raises(ValueError, match="0 check cells but its solution has 1"):
         grading.judged_copy(student, nbtools.read(course / "solutions" / "99_tiny.ipynb"))
+
+
+def test_student_lines_ignore_pytests_one_line_summary():
+    failure = ("  'Exercise 2 [triad]: passed\\n' == 'Exercise 2 [triad]: not done yet\\n'\n"
+               "  - Exercise 2 [triad]: not done yet\n"
+               "  + Exercise 2 [triad]: passed\n")
+    assert grading._student_lines(failure) == {"Exercise 2 [triad]": "not done yet"}
