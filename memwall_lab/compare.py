@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from memwall_lab import gpu as gpu_module
 from memwall_lab import report as report_module
 
 MAX_LABELLED_MACHINES = 8  # more than this: the rest are drawn thin and grey, unlabelled
@@ -45,6 +46,7 @@ class _Machine:
     ridge_flops_per_byte: float | None
     quick: bool
     roof: object | None  # roofline.Roof named by the label, or None
+    gpu_roof: object | None = None  # the measured GPU's roof (bf16 if measured), or None
 
 
 def _one_line(text) -> str:
@@ -104,6 +106,13 @@ def _fp64_roof(report: dict, label: str):
     return None
 
 
+def _gpu_roof(report: dict, label: str):
+    """The report's measured GPU roof (bf16, else fp16, else fp32), or None."""
+    roofs = {roof.name.rsplit(", ", 1)[-1]: roof
+             for roof in gpu_module.roofs(report.get("gpu"), f"{label} GPU")}
+    return next((roofs[dtype] for dtype in ("bf16", "fp16", "fp32") if dtype in roofs), None)
+
+
 def _machine(label: str, report: dict) -> _Machine:
     triads = _triads(report)
     triad_all = max(triads)[1] if triads else None  # most threads, then fastest
@@ -126,6 +135,7 @@ def _machine(label: str, report: dict) -> _Machine:
         ridge_flops_per_byte=ridge,
         quick=report.get("quick") is True,
         roof=_fp64_roof(report, label),
+        gpu_roof=_gpu_roof(report, label),
     )
 
 
@@ -364,22 +374,42 @@ def _draw_scatter(ax, machines: list[_Machine]) -> None:
     ax.margins(0.15)
 
 
+def _draw_gpu_rooflines(ax, machines: list[_Machine]) -> None:
+    from memwall_lab import roofline
+
+    shown = _highlighted(machines)
+    noun = "GPU" if len(machines) == 1 else "GPUs"
+    roofline.plot([m.gpu_roof for m in shown], ax=ax,
+                  title=f"measured rooflines of {len(machines)} {noun}")
+    ax.set_ylabel("attainable GPU performance (FLOP/s)")
+
+
 def figure(reports):
-    """A matplotlib Figure: every machine's fp64 roofline, and bandwidth vs DRAM latency."""
+    """A matplotlib Figure: every machine's fp64 roofline, and bandwidth vs DRAM latency.
+
+    Where reports carry a measured GPU, a third panel draws the GPUs' rooflines.
+    """
     from matplotlib.figure import Figure
 
     from memwall_lab.plotting import caption, use_course_style
 
     machines = _machines(reports)
     use_course_style()
-    fig = Figure(figsize=(13.0, 4.8))
-    roofline_ax, scatter_ax = fig.subplots(1, 2)
-    _draw_rooflines(roofline_ax, machines)
-    _draw_scatter(scatter_ax, machines)
+    gpus = [m for m in machines if m.gpu_roof is not None]
+    fig = Figure(figsize=(19.5 if gpus else 13.0, 4.8))
+    axes = fig.subplots(1, 3 if gpus else 2)
+    _draw_rooflines(axes[0], machines)
+    _draw_scatter(axes[1], machines)
+    gpu_note = ""
+    if gpus:
+        _draw_gpu_rooflines(axes[2], gpus)
+        gpu_note = (" Third: measured GPU roofs, matmul peak / device copy bandwidth "
+                    "(bytes read + written).")
     fig.tight_layout()
     caption(fig, "Left: ridge = fp64 peak / triad bandwidth; a kernel left of a machine's "
-                 "ridge is memory-bound there. Right: one thread (open) vs all cores (filled): "
-                 "one core cannot keep enough bytes in flight to fill the memory bus.")
+                 f"ridge is memory-bound there. {'Middle' if gpus else 'Right'}: one thread "
+                 "(open) vs all cores (filled): "
+                 "one core cannot keep enough bytes in flight to fill the memory bus." + gpu_note)
     return fig
 
 

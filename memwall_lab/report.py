@@ -13,7 +13,18 @@ Schema, version 1 (all numbers SI: bytes, seconds, bytes/s, FLOP/s):
      "latency": [{size_bytes, best_s, median_s}],
      "latency_by_level": {"l1d"|"l2"|"l3"|"dram": {size_bytes, best_s}},
      "peak_flops": {"fp64"|"fp32": {n, best_flops_per_s, median_flops_per_s}},
-     "ridge_flops_per_byte": {"fp64"|"fp32": peak / all-core triad bandwidth}}
+     "ridge_flops_per_byte": {"fp64"|"fp32": peak / all-core triad bandwidth},
+     "gpu": None, or the GPU part with its own version (memwall_lab.gpu):
+        {"gpu_schema_version": 1, "device": {backend, name, memory_bytes, driver},
+         "hardware_match": dataset name or None,
+         "copy"|"triad": {array_bytes, counting, best_bytes_per_s, median_bytes_per_s},
+         "host_device": [{direction, pinned, size_bytes, best_bytes_per_s, median_bytes_per_s}],
+         "matmul": {"fp32"|"bf16"|"fp16": {n, best_flops_per_s, median_flops_per_s}},
+         "gemv": [{batch, d, dtype, intensity_flops_per_byte, best_flops_per_s, best_s}],
+         "gemv_turning_batch": int or None,
+         "ridge_flops_per_byte": {dtype: matmul peak / device copy bandwidth}}
+        or, if the GPU failed mid-run, {gpu_schema_version, device, hardware_match, error}.
+        Reports written before the GPU part existed have no "gpu" key and still load.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import json
 import os
 from pathlib import Path
 
-from memwall_lab import machine, measure
+from memwall_lab import gpu, machine, measure
 from memwall_lab.progress import Progress
 from memwall_lab.units import format_bytes, format_rate, format_seconds
 
@@ -97,6 +108,7 @@ def collect(quick: bool | None = None, progress: bool = True) -> dict:
         "latency_by_level": latency_by_level(curve, info.cache_bytes),
         "peak_flops": peak,
         "ridge_flops_per_byte": {d: p["best_flops_per_s"] / triad_all for d, p in peak.items()},
+        "gpu": gpu.report_part(quick=quick, progress=progress),
     }
 
 
@@ -138,6 +150,8 @@ def render(report: dict) -> str:
     lines += ["", "  ridge point (peak FLOP/s / all-core triad bandwidth)"]
     for dtype, ridge in report["ridge_flops_per_byte"].items():
         lines.append(f"    {dtype}  {ridge:8.1f} FLOP/byte")
+    if report.get("gpu"):
+        lines += gpu.render_lines(report["gpu"])
     return "\n".join(lines)
 
 
@@ -170,6 +184,10 @@ def load(path: str | Path) -> dict:
     missing = [key for key in REQUIRED_KEYS if key not in report]
     if missing:
         raise ValueError(f"{path}: report is missing {', '.join(missing)}")
+    try:
+        gpu.check_part(report.get("gpu"))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     return report
 
 
@@ -186,10 +204,11 @@ def save_roofline(report: dict, path: str | Path) -> Path:
     """Draw this machine's roofline from a report into a PNG at `path`."""
     from matplotlib.figure import Figure
 
-    from memwall_lab import roofline
+    from memwall_lab import gpu, roofline
 
     figure = Figure()
     title = f"Roofline of {report['machine']['cpu_model'] or 'this machine'}"
-    roofline.plot(roofs(report), ax=figure.subplots(), title=title)
+    machine_roofs = roofs(report) + gpu.roofs(report.get("gpu"), label="this GPU")
+    roofline.plot(machine_roofs, ax=figure.subplots(), title=title)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     return Path(path)
