@@ -37,9 +37,9 @@ def test_round_trip_and_render(quick_report, tmp_path):
 def test_latency_by_level_picks_sets_inside_each_cache():
     curve = [{"size_bytes": 2**k, "best_s": k * 1e-9} for k in range(12, 29)]
     levels = report.latency_by_level(curve, {"l1d": 48 * 1024, "l2": 2**20, "l3": 2**25})
-    assert levels["l1d"]["size_bytes"] == 16 * 1024
-    assert levels["l2"]["size_bytes"] == 2**19
-    assert levels["l3"]["size_bytes"] == 2**24
+    assert levels["l1d"]["size_bytes"] == 16 * 1024  # largest power of 2 <= 24 KiB
+    assert levels["l2"]["size_bytes"] == 2**18  # nearest to sqrt(48 KiB x 1 MiB) = 222 KiB
+    assert levels["l3"]["size_bytes"] == 2**22  # nearest to sqrt(1 MiB x 32 MiB) = 5.7 MiB
     assert levels["dram"]["size_bytes"] == 2**28
 
 
