@@ -54,6 +54,16 @@ def read_table(filename: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
+def lookup(what: str, name: object, table: dict):
+    """The row of ``table`` named ``name`` (case-insensitive, '_' or ' ' read as '-')."""
+    if not isinstance(name, str):
+        raise ValueError(f"{what} name must be a string, got {name!r}")
+    key = name.strip().lower().replace("_", "-").replace(" ", "-")
+    if key not in table:
+        raise closest_error(what, name, table)
+    return table[key]
+
+
 def closest_error(what: str, name: object, known) -> ValueError:
     """A ValueError for an unknown name that lists the closest known names."""
     known = list(known)
@@ -144,13 +154,7 @@ def names(kind: str | None = None) -> list[str]:
 
 def get(name: str) -> Hardware:
     """The accelerator or device called ``name`` (case-insensitive, e.g. 'h100-sxm')."""
-    if not isinstance(name, str):
-        raise ValueError(f"hardware name must be a string, got {name!r}")
-    key = name.strip().lower().replace("_", "-").replace(" ", "-")
-    table = _all_hardware()
-    if key not in table:
-        raise closest_error("hardware", name, table)
-    return table[key]
+    return lookup("hardware", name, _all_hardware())
 
 
 # ---------------------------------------------------------------- memory technologies
@@ -208,11 +212,7 @@ def memory_tech_names(family: str | None = None) -> list[str]:
 
 def memory_tech(name: str) -> MemoryTech:
     """The memory technology called ``name`` (e.g. 'hbm3', 'ddr5-4800')."""
-    table = _memory_techs()
-    key = str(name).strip().lower()
-    if key not in table:
-        raise closest_error("memory technology", name, table)
-    return table[key]
+    return lookup("memory technology", name, _memory_techs())
 
 
 # ---------------------------------------------------------------- links
@@ -259,11 +259,7 @@ def link_names() -> list[str]:
 
 def link(name: str) -> Link:
     """The link called ``name`` (e.g. 'pcie5-x16', 'nvlink4', 'nvme-gen4')."""
-    table = _links()
-    key = str(name).strip().lower()
-    if key not in table:
-        raise closest_error("link", name, table)
-    return table[key]
+    return lookup("link", name, _links())
 
 
 # ---------------------------------------------------------------- history and growth

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memwall_lab import hardware, measure, models
-from memwall_lab.timing import check_count, time_call
+from memwall_lab.timing import check_choice, check_count, time_call
 
 CACHE_STATES = ("warm", "cold")
 READ_CHUNK_BYTES = 8 * 1024**2
@@ -52,13 +52,6 @@ def _check_positive(name: str, value: object) -> float:
             math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
-
-
-def _check_choice(name: str, value: object, allowed) -> str:
-    """Return `value` if it is one of `allowed`, else raise ValueError naming them."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value
 
 
 def _bandwidth_of(name: str, link_or_bytes_per_s) -> float:
@@ -150,7 +143,7 @@ def file_read_bandwidth_bytes_per_s(
     no posix_fadvise (macOS, Windows) nothing is dropped: details["cache_dropped"]
     says so, and `cold_read_verdict` spots a "cold" read that ran at RAM speed.
     """
-    _check_choice("cache", cache, CACHE_STATES)
+    check_choice("cache", cache, CACHE_STATES)
     quick = measure.quick_mode(quick)
     directory = tempfile.gettempdir() if directory is None else directory
     if not isinstance(directory, str) or not os.path.isdir(directory):

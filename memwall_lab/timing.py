@@ -52,6 +52,13 @@ def check_count(name: str, value: object, minimum: int = 1, maximum: int | None 
     return value
 
 
+def check_choice(name: str, value: object, allowed):
+    """Return `value` if it is one of `allowed`, else raise ValueError naming them."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
+
+
 def time_call(
     function: Callable[[], object], *, repeats: int = 5, warmup: int = 1, warn: bool = True
 ) -> Samples:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from memwall_lab import models
 from memwall_lab.roofline import Roof
+from memwall_lab.timing import check_choice
 from memwall_lab.units import format_bytes, format_rate, format_seconds
 
 DECODE_MODELS = ("gpt2", "gpt2-xl", "phi-3-mini", "llama-2-7b", "llama-3-8b", "llama-2-13b",
@@ -78,13 +79,6 @@ def describe_decode(model_name: str, batch: int, context_len: int, readings) -> 
 def as_preformatted(text: str) -> str:
     """Wrap plain text as HTML that keeps its line breaks and columns."""
     return f"<pre style='margin:0'>{html.escape(text)}</pre>"
-
-
-def _check_choice(what: str, value, allowed):
-    """Return `value` if it is one of `allowed`, else a ValueError that lists them."""
-    if value not in allowed:
-        raise ValueError(f"{what} must be one of {', '.join(map(str, allowed))}; got {value!r}")
-    return value
 
 
 def _dashboard(rows, compute):
@@ -209,8 +203,8 @@ def training_readings(
 
     from memwall_lab import training
 
-    optimizer = _check_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
-    precision = _check_choice("precision", precision, TRAINING_PRECISIONS)
+    optimizer = check_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
+    precision = check_choice("precision", precision, TRAINING_PRECISIONS)
     if not accelerator_bytes > 0:
         raise ValueError(f"accelerator_bytes must be positive, got {accelerator_bytes!r}")
     per_param = training.bytes_per_param(optimizer, precision)
@@ -376,8 +370,8 @@ def kv_model_view(model_name: str, attention: str = "published") -> models.Model
     """
     import dataclasses
 
-    _check_choice("model", model_name, KV_MODELS)
-    _check_choice("attention", attention, tuple(KV_ATTENTION_VIEWS))
+    check_choice("model", model_name, KV_MODELS)
+    check_choice("attention", attention, tuple(KV_ATTENTION_VIEWS))
     model = models.get(model_name)
     if attention in ("published", model.attention_kind) and (
             attention != "gqa" or model.n_kv_heads == _kv_gqa_heads(model)):
@@ -482,8 +476,8 @@ def kv_readings(model_name: str, context_len: int, batch: int = 1, kv_dtype: str
     model = kv_model_view(model_name, attention)
     check_count("context_len (tokens)", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
     check_count("batch (sequences)", batch, 1, KV_BATCH_LIMIT)
-    _check_choice("kv_dtype", kv_dtype, KV_DTYPES)
-    _check_choice("weight_dtype", weight_dtype, KV_DTYPES)
+    check_choice("kv_dtype", kv_dtype, KV_DTYPES)
+    check_choice("weight_dtype", weight_dtype, KV_DTYPES)
     kv = models.kv_cache_bytes(model, context_len, batch, kv_dtype)
     weights = models.weight_bytes(model, weight_dtype)
     step = models.decode_step(model, context_len, batch, weight_dtype, kv_dtype)
@@ -588,7 +582,7 @@ def kv_dashboard(model_name: str = "llama-3-8b", context_len: int = 8192, batch:
     """Sliders for context (log), batch, model, KV dtype and attention view (lesson 04)."""
     import ipywidgets as widgets
 
-    _check_choice("context_len", context_len, KV_CONTEXT_CHOICES)
+    check_choice("context_len", context_len, KV_CONTEXT_CHOICES)
     wide = {"description_width": "initial"}
     model_picker = widgets.Dropdown(options=KV_MODELS, value=model_name, description="model",
                                     style=wide)

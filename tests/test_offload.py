@@ -269,7 +269,7 @@ def test_cold_read_verdict_is_honest():
                                         replicas=0), "replicas"),
     (lambda: offload.simulate_disaggregated(offload.request_stream(2, 1.0, 10, 10), LLAMA3,
                                             H100, 0.0), "link"),
-    (lambda: offload.file_read_bandwidth_bytes_per_s(8 * 1024**2, cache="hot"), "'warm', 'cold'"),
+    (lambda: offload.file_read_bandwidth_bytes_per_s(8 * 1024**2, cache="hot"), "warm, cold"),
     (lambda: offload.file_read_bandwidth_bytes_per_s(1024), "size_bytes"),
     (lambda: offload.file_read_bandwidth_bytes_per_s(9 * 1024**2), "multiple"),
     (lambda: offload.file_read_bandwidth_bytes_per_s(8 * 1024**2, directory="/no/such/dir"),
