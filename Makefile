@@ -24,7 +24,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 lab: $(STAMP_RUN)  ## start JupyterLab in notebooks/
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.allow_root=True
 
 test: $(STAMP_TEST)  ## unit tests, then every notebook folder under nbval (quick mode)
 	MEMWALL_QUICK=1 $(BIN)/python -m pytest tests

@@ -69,5 +69,7 @@ def copy_course(target: str | Path, source: str | Path | None = None) -> CopyRep
 
 def start_lab(folder: str | Path) -> int:
     """Start JupyterLab in `folder` (blocks until it stops); return its exit status."""
-    command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={Path(folder)}"]
+    # allow_root: course containers (Docker, some hubs) often run as root.
+    command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={Path(folder)}",
+               "--ServerApp.allow_root=True"]
     return subprocess.call(command)
