@@ -13,29 +13,19 @@ device the weights are usually quantized while the KV cache stays 16-bit, so
 
 from __future__ import annotations
 
-import math
-
 from memwall_lab import models
-from memwall_lab.timing import check_count
-
-
-def _positive(name: str, value: object) -> float:
-    """``value`` as a float if it is a positive finite number, else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+from memwall_lab.timing import check_count, check_positive
 
 
 def _attribute_or_number(name: str, value: object, attribute: str) -> float:
     """A device's ``attribute`` (e.g. bandwidth_bytes_per_s) or a plain number, checked > 0."""
-    return _positive(name, getattr(value, attribute, value))
+    return check_positive(name, getattr(value, attribute, value))
 
 
 def bus_bandwidth_bytes_per_s(bus_width_bits: int, transfers_per_s: float) -> float:
     """Peak bandwidth of a memory bus in bytes/s: bus width x transfers per second / 8."""
     check_count("bus_width_bits", bus_width_bits, 1)
-    return bus_width_bits * _positive("transfers_per_s", transfers_per_s) / 8
+    return bus_width_bits * check_positive("transfers_per_s", transfers_per_s) / 8
 
 
 def bytes_per_token(

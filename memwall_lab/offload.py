@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memwall_lab import hardware, measure, models
-from memwall_lab.timing import check_choice, check_count, time_call
+from memwall_lab.timing import check_choice, check_count, check_positive, time_call
 
 CACHE_STATES = ("warm", "cold")
 READ_CHUNK_BYTES = 8 * 1024**2
@@ -46,18 +46,10 @@ CONTEXT_BUCKET_TOKENS = 16  # decode steps are costed at the mean context rounde
 # ---------------------------------------------------------------- input checks
 
 
-def _check_positive(name: str, value: object) -> float:
-    """Return `value` as a float if it is a finite number > 0, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def _bandwidth_of(name: str, link_or_bytes_per_s) -> float:
     """Bytes/s of a Link / Hardware (its bandwidth_bytes_per_s) or of a plain number."""
     value = getattr(link_or_bytes_per_s, "bandwidth_bytes_per_s", link_or_bytes_per_s)
-    return _check_positive(name, value)
+    return check_positive(name, value)
 
 
 def _check_model(model) -> models.Model:
@@ -190,8 +182,8 @@ def file_read_bandwidth_bytes_per_s(
 
 def cold_read_verdict(cold_bytes_per_s: float, warm_bytes_per_s: float) -> str:
     """One honest line on whether a 'cold' file read really came from the disk."""
-    cold = _check_positive("cold_bytes_per_s", cold_bytes_per_s)
-    warm = _check_positive("warm_bytes_per_s", warm_bytes_per_s)
+    cold = check_positive("cold_bytes_per_s", cold_bytes_per_s)
+    warm = check_positive("warm_bytes_per_s", warm_bytes_per_s)
     share = cold / warm
     if share >= COLD_LOOKS_WARM:
         return (f"the 'cold' read ran at {share:.0%} of the warm rate: the page cache was NOT "
@@ -485,7 +477,7 @@ def request_stream(n_requests: int, arrival_rate_per_s: float, mean_prompt_token
                    mean_output_tokens: int, seed: int = 0) -> tuple[Request, ...]:
     """Seeded Poisson arrivals; prompt and output lengths uniform in [mean/2, 3 mean/2]."""
     check_count("n_requests", n_requests, 1, 10_000)
-    rate = _check_positive("arrival_rate_per_s", arrival_rate_per_s)
+    rate = check_positive("arrival_rate_per_s", arrival_rate_per_s)
     check_count("mean_prompt_tokens", mean_prompt_tokens, 1)
     check_count("mean_output_tokens", mean_output_tokens, 1)
     check_count("seed", seed, 0)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memwall_lab.timing import check_positive
+
 
 @dataclass(frozen=True)
 class Roof:
@@ -22,9 +24,7 @@ class Roof:
 
     def __post_init__(self):
         for field in ("peak_flops_per_s", "bandwidth_bytes_per_s"):
-            value = getattr(self, field)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ValueError(f"{field} must be a positive finite number, got {value!r}")
+            check_positive(field, getattr(self, field))
 
     @property
     def ridge_flops_per_byte(self) -> float:

@@ -7,6 +7,7 @@ lesson can print the best, the median and the spread instead of one lucky number
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import warnings
@@ -50,6 +51,14 @@ def check_count(name: str, value: object, minimum: int = 1, maximum: int | None 
         allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise ValueError(f"{name} must be an integer {allowed}, got {value}")
     return value
+
+
+def check_positive(name: str, value: object) -> float:
+    """Return `value` as a float if it is a positive finite number, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def check_choice(name: str, value: object, allowed):
