@@ -3,7 +3,9 @@
 Each student runs `memwall-lab report --json <name>.json` (lesson 00) and hands
 in the file; `memwall-lab compare reports/ --plot class.png` then prints one
 table of every machine, sorted by all-core STREAM triad bandwidth, and draws
-every machine's fp64 roofline beside a bandwidth-vs-latency scatter.
+every machine's fp64 roofline beside a bandwidth-vs-latency scatter. Reports
+with a GPU part (`memwall-lab report` on a GPU machine) get a second table of
+their GPUs and a third panel of measured GPU rooflines.
 
 Files are read as data only, through `report.load` (size-capped,
 schema-checked). A file that cannot be compared — not JSON, cut short, another
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from memwall_lab import gpu as gpu_module
 from memwall_lab import report as report_module
+from memwall_lab.units import format_rate
 
 MAX_LABELLED_MACHINES = 8  # more than this: the rest are drawn thin and grey, unlabelled
 _UNKNOWN = "?"
@@ -47,6 +50,8 @@ class _Machine:
     quick: bool
     roof: object | None  # roofline.Roof named by the label, or None
     gpu_roof: object | None = None  # the measured GPU's roof (bf16 if measured), or None
+    gpu_name: str | None = None
+    gpu_turning_batch: int | None = None  # GEMV batch where decode turns compute-bound
 
 
 def _one_line(text) -> str:
@@ -123,6 +128,7 @@ def _machine(label: str, report: dict) -> _Machine:
     else:
         ridge = _positive(_get(report, "ridge_flops_per_byte", "fp64"))
     cpu = _get(report, "machine", "cpu_model")
+    gpu_name = _get(report, "gpu", "device", "name")
     return _Machine(
         label=label,
         cpu=(_short_cpu(_one_line(cpu)) or None) if isinstance(cpu, str) else None,
@@ -136,6 +142,8 @@ def _machine(label: str, report: dict) -> _Machine:
         quick=report.get("quick") is True,
         roof=_fp64_roof(report, label),
         gpu_roof=_gpu_roof(report, label),
+        gpu_name=(_one_line(gpu_name) or None) if isinstance(gpu_name, str) else None,
+        gpu_turning_batch=_count(_get(report, "gpu", "gemv_turning_batch")),
     )
 
 
@@ -248,8 +256,44 @@ def _clip(text: str | None) -> str:
     return text if len(text) <= _MAX_CELL_CHARS else text[:_MAX_CELL_CHARS - 3] + "..."
 
 
+def _aligned(header: tuple, units: tuple, rows: list[tuple]) -> list[str]:
+    """Header, units, rule and rows: the first two columns left-aligned, numbers right."""
+    widths = [max(len(row[i]) for row in (header, units, *rows)) for i in range(len(header))]
+
+    def line(cells) -> str:
+        text = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+        text += [cell.rjust(width) for cell, width in zip(cells[2:], widths[2:])]
+        return "  ".join(text).rstrip()
+
+    return [line(header), line(units), "  ".join("-" * w for w in widths),
+            *(line(row) for row in rows)]
+
+
+def _dtype(roof) -> str:
+    """'bf16' from a GPU roof named 'lab-1 GPU, bf16'."""
+    return roof.name.rsplit(", ", 1)[-1]
+
+
+def _gpu_rows(machines: list[_Machine]) -> list[tuple]:
+    """One row per machine with a measured GPU: copy bandwidth, matmul peak, ridge, turn."""
+    rows = []
+    for m in machines:
+        if m.gpu_roof is None:
+            continue
+        roof = m.gpu_roof
+        rows.append((
+            _clip(m.label + ("*" if m.quick else "")), _clip(m.gpu_name),
+            format_rate(roof.bandwidth_bytes_per_s, "B/s"),
+            f"{format_rate(roof.peak_flops_per_s, 'FLOP/s')} {_dtype(roof)}",
+            _fmt(roof.ridge_flops_per_byte, 1, ".0f"),
+            str(m.gpu_turning_batch) if m.gpu_turning_batch else _UNKNOWN,
+        ))
+    return rows
+
+
 def table(reports) -> str:
-    """A plain-text table of every machine, fastest all-core triad bandwidth first."""
+    """A plain-text table of every machine, fastest all-core triad bandwidth first;
+    below it a table of the GPUs, where any report measured one."""
     machines = _machines(reports)
     header = ("machine", "CPU", "cores", "triad all", "triad 1", "DRAM lat",
               "fp64 peak", "ridge fp64")
@@ -264,15 +308,13 @@ def table(reports) -> str:
             _fmt(m.dram_latency_s, 1e-9, ".0f"), _fmt(m.fp64_flops_per_s, 1e9, ".1f"),
             _fmt(m.ridge_flops_per_byte, 1, ".2f"),
         ))
-    widths = [max(len(row[i]) for row in (header, units, *rows)) for i in range(len(header))]
-
-    def line(cells) -> str:
-        text = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
-        text += [cell.rjust(width) for cell, width in zip(cells[2:], widths[2:])]
-        return "  ".join(text).rstrip()
-
-    lines = [line(header), line(units), "  ".join("-" * w for w in widths)]
-    lines += [line(row) for row in rows]
+    lines = _aligned(header, units, rows)
+    gpu_rows = _gpu_rows(machines)
+    if gpu_rows:
+        lines += ["", "GPUs (device copy counts bytes read + written; ridge = matmul peak / copy)"]
+        lines += _aligned(("machine", "GPU", "copy", "matmul peak", "ridge", "GEMV turns"),
+                          ("", "", "", "", "FLOP/byte", "at batch"), gpu_rows)
+        rows = rows + gpu_rows
     known = [m.triad_all_bytes_per_s for m in machines if m.triad_all_bytes_per_s]
     noun = "machine" if len(machines) == 1 else "machines"
     summary = f"{len(machines)} {noun}"

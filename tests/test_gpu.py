@@ -14,6 +14,7 @@ import pytest
 
 from memwall_lab import compare, gpu, hardware, report
 from memwall_lab.measure import Measurement
+from memwall_lab.units import format_rate
 
 SECONDS_PER_CALL = 1e-3
 SMALL_SIZES = {"array_bytes": (64 * 1024, 64 * 1024), "link_bytes": (32 * 1024, 32 * 1024),
@@ -387,6 +388,26 @@ def test_compare_draws_gpu_rooflines_beside_cpu_ones(tmp_path, small_sizes):
     assert legend == ["hub GPU, bf16"]
     reports_without = [(p, r) for p, r in reports if "gpu" not in r]
     assert len(compare.figure(reports_without).axes) == 2
+
+
+def test_compare_table_lists_measured_gpus_below_the_cpus(tmp_path, small_sizes):
+    part = gpu.report_part(quick=True, progress=False, backend=FakeBackend())
+    part["gemv_turning_batch"] = 64
+    report.save({**_cpu_report(), "gpu": part}, tmp_path / "hub.json")
+    report.save(_cpu_report(), tmp_path / "laptop.json")
+    reports, _ = compare.collect_reports([tmp_path])
+    text = compare.table(reports)
+    cpu_part, gpu_part = text.split("\nGPUs")
+    assert "hub" in cpu_part and "laptop" in cpu_part
+    rows = [line.split("  ") for line in gpu_part.splitlines() if line.startswith("hub")]
+    assert len(rows) == 1 and "laptop" not in gpu_part  # only machines with a GPU
+    cells = [cell.strip() for cell in rows[0] if cell.strip()]
+    copy = part["copy"]["best_bytes_per_s"]
+    peak = part["matmul"]["bf16"]["best_flops_per_s"]
+    assert cells == ["hub", FakeBackend().device.name, format_rate(copy, "B/s"),
+                     f"{format_rate(peak, 'FLOP/s')} bf16", f"{peak / copy:.0f}", "64"]
+    without = [(path, r) for path, r in reports if "gpu" not in r]
+    assert "GPUs" not in compare.table(without)
 
 
 # ---------------------------------------------------------------- a real GPU, where there is one
