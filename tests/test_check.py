@@ -53,6 +53,38 @@ def test_measured_is_a_ratio_to_a_reference(capsys):
     assert "0.07x what the library measures" in lines[1]
 
 
+def test_measured_reads_the_reference_again_after_a_miss(capsys):
+    readings = iter([100e9, 40e9])  # a busy moment, then a normal reading
+    calls = []
+
+    def reference():
+        calls.append(1)
+        return next(readings)
+
+    check.measured("E [bw]", lambda: 30e9, reference, low=0.5, high=2)
+    assert said(capsys) == "E [bw]: passed" and len(calls) == 2
+
+
+def test_measured_wrong_answer_misses_every_reading(capsys):
+    calls = []
+
+    def reference():
+        calls.append(1)
+        return 40e9
+
+    check.measured("E [bw]", lambda: 4e9, reference, low=0.5, high=2, hint="use .best")
+    assert len(calls) == check.MEASURED_TRIES
+    assert said(capsys) == ("E [bw]: not yet - your value is 0.10x, 0.10x, 0.10x what the "
+                            "library measures now (allowed 0.5x to 2x); use .best")
+
+
+def test_measured_says_when_the_machine_is_busy(capsys):
+    readings = iter([10e9, 20e9, 40e9])  # 4x apart: something else is running
+    check.measured("E [bw]", lambda: 100e9, lambda: next(readings), low=0.5, high=2)
+    out = said(capsys)
+    assert "10.00x, 5.00x, 2.50x" in out and "varied 4.0x, so this machine is busy" in out
+
+
 def test_measured_bounds_are_validated():
     with pytest.raises(ValueError, match="low <= 1 <= high"):
         check.measured("E", lambda: 1, lambda: 1, low=2, high=3)
