@@ -34,6 +34,14 @@ def test_round_trip_and_render(quick_report, tmp_path):
     assert "bandwidth" in text and "ridge point" in text
 
 
+def test_render_shows_latencies_under_a_nanosecond_as_hidden(quick_report):
+    levels = {"l1d": {"size_bytes": 16 * 1024, "best_s": 5.4e-11},
+              "dram": {"size_bytes": 2**28, "best_s": 1.42e-7}}
+    lines = report.render({**quick_report, "latency_by_level": levels}).splitlines()
+    assert "    L1D   at    16 KiB       < 1 ns" in lines
+    assert "    DRAM  at   256 MiB       142 ns" in lines
+
+
 def test_latency_by_level_picks_sets_inside_each_cache():
     curve = [{"size_bytes": 2**k, "best_s": k * 1e-9} for k in range(12, 29)]
     levels = report.latency_by_level(curve, {"l1d": 48 * 1024, "l2": 2**20, "l3": 2**25})
