@@ -9,7 +9,7 @@ endif
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: lab test report bench lint clean
+.PHONY: lab test check report bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lab: $(STAMP_RUN)  ## start JupyterLab in notebooks/
 test: $(STAMP_TEST)  ## unit tests, then every notebook folder under nbval (quick mode)
 	MEMWALL_QUICK=1 $(BIN)/python -m pytest tests
 	MEMWALL_QUICK=1 $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(wildcard notebooks solutions exercises)
+
+check: $(STAMP_RUN)  ## check exercise notebooks: make check, or make check NB=exercises/04_*.ipynb
+	$(BIN)/memwall-lab check $(NB)
 
 report: $(STAMP_RUN)  ## measure this machine and print the report
 	$(BIN)/memwall-lab report

@@ -78,8 +78,8 @@ def _run_nbval(path: Path, timeout_s: int) -> dict[str, tuple[bool, str]]:
          f"--junitxml={junit}"],
         cwd=path.parent, capture_output=True, text=True, check=False)
     if not junit.exists():
-        raise ValueError(f"nbval could not run {path.name}: is the test extra installed "
-                         "(pip install 'memwall-lab[test]')?")
+        raise ValueError(f"nbval could not run {path.name}: are pytest and nbval installed "
+                         "(pip install memwall-lab installs both)?")
     reports = {}
     for case in ElementTree.parse(junit).iter("testcase"):
         problems = [child for child in case if child.tag in ("failure", "error")]

@@ -1,6 +1,7 @@
 """The course ships inside the wheel; `memwall-lab lab` copies it without losing work."""
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -70,6 +71,12 @@ def test_wheel_carries_the_course_and_lab_works_from_it(tmp_path):
                     for p in (ROOT / folder).glob("*.ipynb")}
         assert expected <= set(names), f"{folder} missing from the wheel"
     assert any(name.startswith("memwall_lab/data/") for name in names)
+    # `memwall-lab check` runs nbval under pytest: a plain install must bring both
+    (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+    requires = [line.split(":", 1)[1].split(";")[0].strip()
+                for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert {"pytest", "nbval"} <= {re.split(r"[<>=!~ \[]", name)[0] for name in requires}
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", str(venv))
