@@ -189,7 +189,8 @@ def latency_sizes(caches: dict[str, int | None], factor: int) -> list[int]:
     for level in STEP_LEVELS:
         if caches.get(level):
             sizes.update((line_round(caches[level] // 2), line_round(2 * caches[level])))
-    return sorted(s for s in sizes if measure.BASELINE_BYTES <= s <= budget)
+    return sorted(s for s in sizes
+                  if s >= measure.BASELINE_BYTES and measure.chase_peak_bytes(s) <= budget)
 
 
 # --- comparing ----------------------------------------------------------------------------
@@ -354,7 +355,7 @@ def build(compiler: str, build_dir: Path) -> tuple[Path | None, Path]:
 def compare_bandwidth(stream: Path, threads: int, settings: Settings,
                       quick: bool) -> tuple[dict[str, float], dict[str, float]]:
     """Alternate the C reference and memwall_lab; keep the best rate of each kernel."""
-    array_bytes = measure.default_array_bytes()
+    array_bytes = measure.fitted_array_bytes()  # 4x the last cache where memory allows
     measure.check_fits(3 * array_bytes, "the bandwidth comparison")
     elements = array_bytes // measure.WORD_BYTES
     print(f"\nBandwidth: 3 arrays of {format_bytes(array_bytes)}, {threads} threads, "

@@ -26,6 +26,8 @@ import numbers
 import warnings
 from collections.abc import Callable
 
+import numpy as np
+
 PASSED = "passed"
 NOT_DONE = "not done yet"
 NOT_YET = "not yet"
@@ -33,6 +35,10 @@ NOT_YET = "not yet"
 
 class _NotDone(Exception):
     """The student's answer does not exist yet."""
+
+
+class _ReferenceFailed(Exception):
+    """The library's own reference measurement failed on this machine."""
 
 
 def line(label: str, status: str, hint: str = "") -> str:
@@ -62,6 +68,11 @@ def _run(label: str, judge: Callable[[object], str | None], answer) -> None:
             problem = judge(value)
     except _NotDone:
         print(line(label, NOT_DONE))
+        return
+    except _ReferenceFailed as error:  # the machine's problem, not the student's
+        print(line(label, NOT_YET, f"the library could not measure its reference on this "
+                                   f"machine ({error}), so your answer was not judged: close "
+                                   "other programs and run the cell again"))
         return
     except Exception as error:  # a check must never crash the notebook
         print(line(label, NOT_YET, f"your answer could not be checked ({error!r})"))
@@ -109,6 +120,17 @@ def close(label: str, answer, expected: float, rel_tol: float = 1e-3, hint: str 
     return _run(label, judge, answer)
 
 
+def _reference_reading(reference: Callable[[], float]) -> float:
+    """One positive finite reading of the library's reference; _ReferenceFailed if none."""
+    try:
+        reading = float(reference())
+    except Exception as error:
+        raise _ReferenceFailed(repr(error)) from error
+    if not (math.isfinite(reading) and reading > 0):
+        raise _ReferenceFailed(f"it read {reading!r}")
+    return reading
+
+
 MEASURED_TRIES = 3  # reference readings before a measured answer is judged wrong
 BUSY_SPREAD = 1.5  # reference readings further apart than this: the machine is busy
 
@@ -131,7 +153,7 @@ def measured(
         number = _as_number(value)
         readings = []
         for _ in range(MEASURED_TRIES):
-            readings.append(float(reference()))
+            readings.append(_reference_reading(reference))
             if low <= number / readings[-1] <= high:
                 return None
         ratios = ", ".join(f"{number / reading:.2f}x" for reading in readings)
@@ -147,10 +169,10 @@ def measured(
 
 
 def true(label: str, answer, hint: str = "") -> None:
-    """Check a yes/no answer (a bool) that must be True."""
+    """Check a yes/no answer (a bool, or numpy's from a comparison) that must be True."""
 
     def judge(value):
-        if not isinstance(value, bool):
+        if not isinstance(value, (bool, np.bool_)):
             return f"answer True or False, not {value!r}"
         return None if value else (hint or "not true as stated")
 

@@ -7,9 +7,25 @@ import sys
 from pathlib import Path
 
 
+def _check_output(path: str, what: str, suffix: str | None = None) -> None:
+    """Raise ValueError unless `path` names a file (ending in `suffix`) in an existing folder."""
+    path = Path(path)
+    if suffix and path.suffix.lower() != suffix:
+        raise ValueError(f"{path}: the {what} is a {suffix[1:].upper()} file, give a name "
+                         f"ending in {suffix}")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, give a file name for the {what}")
+
+
 def _report(args) -> int:
     from memwall_lab import report
 
+    if args.json:
+        _check_output(args.json, "report")
+    if args.plot:
+        _check_output(args.plot, "plot", ".png")
     result = report.collect(quick=args.quick or None, progress=True)
     print(report.render(result))
     if args.json:
@@ -145,3 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"memwall-lab: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a missing or unreadable file: one line, not a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"memwall-lab: {where}{error.strerror or error}", file=sys.stderr)
+        return 2  # as for bad input: `check` keeps 1 for "a check failed"

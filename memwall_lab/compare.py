@@ -32,6 +32,7 @@ from memwall_lab.units import format_rate
 MAX_LABELLED_MACHINES = 8  # more than this: the rest are drawn thin and grey, unlabelled
 _UNKNOWN = "?"
 _MAX_CELL_CHARS = 32
+MAX_COUNT = 10**6  # more cores, threads or batch than any report measures: a corrupt value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,14 +68,21 @@ def _short_cpu(name: str) -> str:
 
 
 def _positive(value) -> float | None:
+    """`value` as a positive finite float, else None (an int too big for a float included)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # JSON allows 10**400; a float does not
+        return None
     return value if math.isfinite(value) and value > 0 else None
 
 
 def _count(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """`value` if a plausible count (cores, threads, a batch), else None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_COUNT else None
 
 
 def _get(mapping, *keys):
@@ -103,7 +111,7 @@ def _triads(report: dict) -> list[tuple[int, float]]:
 def _fp64_roof(report: dict, label: str):
     try:
         roofs = report_module.roofs(report)
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
         return None
     for roof in roofs:
         if roof.name.endswith("fp64"):

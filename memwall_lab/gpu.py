@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memwall_lab.measure import Measurement, check_fits, quick_mode
+from memwall_lab.measure import Measurement, check_fits, memory_budget_bytes, quick_mode
 from memwall_lab.timing import check_count, time_call
 from memwall_lab.units import format_bytes, format_rate
 
@@ -427,9 +427,13 @@ def default_size(name: str, quick: bool | None = None) -> int:
     return DEFAULT_SIZES[name][0 if quick_mode(quick) else 1]
 
 
-def _fitted_bytes(backend, name: str, quick: bool, arrays: int) -> int:
-    """Default bytes per array, shrunk so `arrays` of them fit the device budget (a MIG slice)."""
-    return max(4096, min(default_size(name, quick), device_budget_bytes(backend) // arrays))
+def _fitted_bytes(backend, name: str, quick: bool, arrays: int, host: bool = False) -> int:
+    """Default bytes per array, shrunk so `arrays` of them fit the device budget (a MIG slice)
+    and, for `host` buffers, the host memory budget too."""
+    budget = device_budget_bytes(backend)
+    if host:
+        budget = min(budget, memory_budget_bytes())
+    return max(4096, min(default_size(name, quick), budget // arrays))
 
 
 def _fitted_side(backend, name: str, quick: bool, itemsize_bytes: int) -> int:
@@ -487,7 +491,7 @@ def host_device_bandwidth(direction: str = "to_device", *, pinned: bool = True, 
         raise ValueError(f"direction must be 'to_device' or 'to_host', got {direction!r}")
     backend, quick = _backend(backend), quick_mode(quick)
     size_bytes = check_count("size_bytes", size_bytes, 4096) if size_bytes is not None \
-        else _fitted_bytes(backend, "link_bytes", quick, 1)
+        else _fitted_bytes(backend, "link_bytes", quick, 1, host=True)
     check_fits(size_bytes, "host_device_bandwidth (host buffer)")
     check_device_fits(backend, size_bytes, "host_device_bandwidth")
     host, device = backend.host_buffer(size_bytes, pinned), backend.device_bytes(size_bytes)
@@ -600,6 +604,14 @@ def _rate_entry(result: Measurement, unit_key: str) -> dict:
 def measure_all(backend=None, quick: bool | None = None) -> dict:
     """Measure the GPU for `memwall-lab report`: the report's `gpu` part (see report.py)."""
     backend, quick = _backend(backend), quick_mode(quick)
+    try:
+        return _measured_part(backend, quick)
+    finally:
+        backend.release()  # also after a failure: the cached device memory is not needed
+
+
+def _measured_part(backend, quick: bool) -> dict:
+    """Every GPU measurement of the report's `gpu` part, on `backend`."""
     copy = copy_bandwidth(backend, quick=quick)
     triad = triad_bandwidth(backend, quick=quick)
     links = [host_device_bandwidth(direction, pinned=pinned, backend=backend, quick=quick)
@@ -608,7 +620,7 @@ def measure_all(backend=None, quick: bool | None = None) -> dict:
               for dtype in MATMUL_DTYPES if dtype in backend.dtypes}
     gemv_dtype = "bf16" if "bf16" in backend.dtypes else "fp16"
     gemv = gemv_sweep(dtype=gemv_dtype, backend=backend, quick=quick)
-    part = {
+    return {
         "gpu_schema_version": GPU_SCHEMA_VERSION,
         "device": backend.device.as_dict(),
         "hardware_match": match_hardware(backend.device.name),
@@ -628,8 +640,6 @@ def measure_all(backend=None, quick: bool | None = None) -> dict:
         "gemv_turning_batch": turning_batch(gemv),
         "ridge_flops_per_byte": {dtype: r.best / copy.best for dtype, r in matmul.items()},
     }
-    backend.release()
-    return part
 
 
 def report_part(quick: bool | None = None, progress: bool = True, backend=None) -> dict | None:
@@ -711,5 +721,5 @@ def roofs(part, label: str = "GPU") -> list:
         bandwidth = float(part["copy"]["best_bytes_per_s"])
         return [Roof(f"{label}, {dtype}", float(point["best_flops_per_s"]), bandwidth)
                 for dtype, point in part["matmul"].items()]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return []
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return []  # OverflowError: an integer too big for a float (10**400) in a student's file

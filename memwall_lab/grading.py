@@ -10,6 +10,7 @@ result is a scorecard, one line per exercise.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import sys
@@ -122,7 +123,13 @@ def grade(student_path: str | Path, solution_path: str | Path,
 
 
 def find_solution(exercise_path: str | Path, solutions_dirs) -> Path:
-    """The solution notebook whose 'NN_' prefix matches the exercise file's name."""
+    """The solution notebook whose 'NN_' prefix matches the exercise file's name.
+
+    `solutions_dirs` is one folder (str or PathLike) or an iterable of folders.
+    """
+    if isinstance(solutions_dirs, (str, os.PathLike)):
+        solutions_dirs = [solutions_dirs]
+    solutions_dirs = list(solutions_dirs)
     name = Path(exercise_path).name
     prefix = name.split("_", 1)[0]
     candidates = []

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 
+from memwall_lab.timing import check_positive
+
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
 KINDS = ("datacenter", "laptop", "desktop", "phone", "edge")
 _FLOPS_COLUMNS = {
@@ -67,8 +69,9 @@ def lookup(what: str, name: object, table: dict):
 def closest_error(what: str, name: object, known) -> ValueError:
     """A ValueError for an unknown name that lists the closest known names."""
     known = list(known)
-    close = difflib.get_close_matches(str(name).lower(), known, n=5, cutoff=0.4)
-    hint = f" Closest: {', '.join(close)}." if close else ""
+    by_lower = {str(item).lower(): str(item) for item in known}  # match case-insensitively
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=5, cutoff=0.4)
+    hint = f" Closest: {', '.join(by_lower[item] for item in close)}." if close else ""
     return ValueError(f"unknown {what} {name!r}.{hint} Known: {', '.join(known)}")
 
 
@@ -204,10 +207,13 @@ def _memory_techs() -> dict[str, MemoryTech]:
 def memory_tech_names(family: str | None = None) -> list[str]:
     """Names of memory technologies, optionally one family ('DDR', 'LPDDR', 'GDDR', 'HBM')."""
     techs = _memory_techs().values()
-    families = sorted({tech.family for tech in techs})
-    if family is not None and family not in families:
-        raise closest_error("memory family", family, families)
-    return [tech.name for tech in techs if family is None or tech.family == family]
+    if family is None:
+        return [tech.name for tech in techs]
+    families = {tech.family.lower(): tech.family for tech in techs}  # case-insensitive
+    wanted = families.get(family.strip().lower()) if isinstance(family, str) else None
+    if wanted is None:
+        raise closest_error("memory family", family, sorted(families.values()))
+    return [tech.name for tech in techs if tech.family == wanted]
 
 
 def memory_tech(name: str) -> MemoryTech:
@@ -339,6 +345,10 @@ def fit_growth(
     series: str, start_year: float | None = None, end_year: float | None = None
 ) -> GrowthFit:
     """Fit ln(value) = a + b * year by least squares over [start_year, end_year)."""
+    if start_year is not None:
+        start_year = check_positive("start_year", start_year)
+    if end_year is not None:
+        end_year = check_positive("end_year", end_year)
     points = [
         p for p in history(series)
         if (start_year is None or p.year >= start_year) and (end_year is None or p.year < end_year)

@@ -33,9 +33,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from memwall_lab import measure
 from memwall_lab.timing import Samples, check_count, time_call
 
 DTYPES = {"fp16": np.float16, "fp32": np.float32, "fp64": np.float64}
+MAX_SIZED_WEIGHT_BYTES = 10**15  # 1 PB: far beyond any laptop or published model's weights
 ROPE_BASE = 10_000.0  # rotary embedding base frequency, as in Llama
 RMS_EPSILON = 1e-5
 
@@ -70,7 +72,7 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name in ("layers", "d_model", "heads", "kv_heads", "ffn", "vocab", "max_context"):
-            check_count(name, getattr(self, name))
+            object.__setattr__(self, name, check_count(name, getattr(self, name)))
         if self.head_dim is None:
             if self.d_model % self.heads:
                 raise ValueError(
@@ -78,7 +80,7 @@ class TransformerConfig:
                     "when head_dim is not given"
                 )
             object.__setattr__(self, "head_dim", self.d_model // self.heads)
-        check_count("head_dim", self.head_dim)
+        object.__setattr__(self, "head_dim", check_count("head_dim", self.head_dim))
         if self.heads % self.kv_heads:
             raise ValueError(
                 f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads}): "
@@ -138,9 +140,15 @@ class TransformerConfig:
         d_model grows in steps of head_dim * group_size, ffn is about 8/3 d_model;
         the config whose `weight_bytes` is closest to the target wins (the
         smallest one, d_model = head_dim * group_size, if the target is below it).
+        Targets above MAX_SIZED_WEIGHT_BYTES (1e15 bytes) raise ValueError.
         """
-        if not (isinstance(weight_bytes, (int, float)) and 0 < weight_bytes < float("inf")):
-            raise ValueError(f"weight_bytes must be a positive number, got {weight_bytes!r}")
+        if isinstance(weight_bytes, bool) or not (
+                isinstance(weight_bytes, (int, float))
+                and 0 < weight_bytes <= MAX_SIZED_WEIGHT_BYTES):
+            raise ValueError(
+                f"weight_bytes must be a number of bytes > 0 and at most "
+                f"{MAX_SIZED_WEIGHT_BYTES:.0e}, got {weight_bytes!r}"
+            )
         step = check_count("head_dim", head_dim) * check_count("group_size", group_size)
 
         def config(d_model: int) -> TransformerConfig:
@@ -159,13 +167,24 @@ class TransformerConfig:
                 rope=rope,
             )
 
-        best = config(step)
-        while best.weight_bytes < weight_bytes:
-            bigger = config(best.d_model + step)
-            if abs(bigger.weight_bytes - weight_bytes) > abs(best.weight_bytes - weight_bytes):
-                break
-            best = bigger
-        return best
+        # weight_bytes grows with d_model: binary-search the first multiple of step
+        # that reaches the target, then keep it or the one below, whichever is closer
+        low, high = 0, 1  # config(low * step) is below the target (0: no config at all)
+        while config(high * step).weight_bytes < weight_bytes:
+            low, high = high, 2 * high
+        while high - low > 1:
+            middle = (low + high) // 2
+            if config(middle * step).weight_bytes < weight_bytes:
+                low = middle
+            else:
+                high = middle
+        reaching = config(high * step)
+        if low == 0:
+            return reaching
+        below = config(low * step)
+        if abs(reaching.weight_bytes - weight_bytes) > abs(below.weight_bytes - weight_bytes):
+            return below
+        return reaching
 
 
 def weight_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
@@ -266,7 +285,8 @@ class TinyTransformer:
     def __init__(self, config: TransformerConfig, seed: int = 0):
         if not isinstance(config, TransformerConfig):
             raise ValueError(f"config must be a TransformerConfig, got {type(config).__name__}")
-        check_count("seed", seed, 0)
+        seed = check_count("seed", seed, 0)
+        measure.check_fits(config.weight_bytes, f"building this model (its {config.dtype} weights)")
         self.config = config
         dtype = numpy_dtype(config.dtype)
         rng = np.random.default_rng(seed)
@@ -317,7 +337,7 @@ class TinyTransformer:
 
     def rewind(self, context_len: int) -> None:
         """Keep only the first `context_len` cached tokens of each sequence."""
-        check_count("context_len", context_len, 0, self.context_len)
+        context_len = check_count("context_len", context_len, 0, self.context_len)
         self.context_len = context_len
 
     def prefill(self, tokens: np.ndarray) -> np.ndarray:
@@ -338,8 +358,8 @@ class TinyTransformer:
 
         Used to time decode at a given context length without running a prefill.
         """
-        check_count("batch", batch)
-        check_count("context_len", context_len, 0, self.config.max_context)
+        batch = check_count("batch", batch)
+        context_len = check_count("context_len", context_len, 0, self.config.max_context)
         self.reset()
         self._allocate_cache(batch)
         rng = np.random.default_rng(seed)
@@ -412,6 +432,11 @@ class TinyTransformer:
                 f"the cache holds {self.batch} sequences, got {batch}: call reset() first"
             )
         c = self.config
+        measure.check_fits(
+            batch * c.max_context * c.kv_bytes_per_token,
+            f"a KV cache of {batch} sequences x max_context={c.max_context} tokens",
+        )
+        self.key_cache, self.value_cache = [], []  # free the old cache before the new one
         shape = (batch, c.kv_heads, c.max_context, c.head_dim)
         dtype = numpy_dtype(c.dtype)
         self.key_cache = [np.zeros(shape, dtype) for _ in range(c.layers)]
@@ -465,21 +490,40 @@ class StepCost:
         return self.flops / self.bytes_moved
 
 
-def prefill_cost(config: TransformerConfig, batch: int, prompt_len: int) -> StepCost:
+def as_config(config_or_model: TransformerConfig | TinyTransformer) -> TransformerConfig:
+    """The config itself, or the config of a model."""
+    if isinstance(config_or_model, TinyTransformer):
+        return config_or_model.config
+    if isinstance(config_or_model, TransformerConfig):
+        return config_or_model
+    raise ValueError(
+        f"expected a TransformerConfig or TinyTransformer, got {type(config_or_model).__name__}"
+    )
+
+
+def prefill_cost(
+    config: TransformerConfig | TinyTransformer, batch: int, prompt_len: int
+) -> StepCost:
     """FLOPs and bytes of `TinyTransformer.prefill` on a (batch, prompt_len) prompt."""
-    check_count("batch", batch)
-    check_count("prompt_len", prompt_len, 1, config.max_context)
+    config = as_config(config)
+    batch = check_count("batch", batch)
+    prompt_len = check_count("prompt_len", prompt_len, 1, config.max_context)
     return step_cost(config, batch, new_tokens=prompt_len, context_len=0)
 
 
-def decode_cost(config: TransformerConfig, batch: int, context_len: int) -> StepCost:
-    """FLOPs and bytes of one `decode_step` with `context_len` tokens already cached."""
-    check_count("batch", batch)
-    check_count("context_len", context_len, 1, config.max_context - 1)
+def decode_cost(
+    config: TransformerConfig | TinyTransformer, batch: int, context_len: int
+) -> StepCost:
+    """FLOPs and bytes of one `decode_step` with `context_len` tokens already cached (0 ok)."""
+    config = as_config(config)
+    batch = check_count("batch", batch)
+    context_len = check_count("context_len", context_len, 0, config.max_context - 1)
     return step_cost(config, batch, new_tokens=1, context_len=context_len)
 
 
-def step_cost(config: TransformerConfig, batch: int, new_tokens: int, context_len: int) -> StepCost:
+def step_cost(
+    config: TransformerConfig | TinyTransformer, batch: int, new_tokens: int, context_len: int
+) -> StepCost:
     """Cost of running `new_tokens` per sequence after `context_len` cached ones.
 
     FLOPs are 2*m*n*k for every matmul the code runs: the Q, K, V, O
@@ -492,7 +536,7 @@ def step_cost(config: TransformerConfig, batch: int, new_tokens: int, context_le
     capped at the table) and the KV cache; activations are ignored: they are
     d_model-sized per token, small next to the weights.
     """
-    c = config
+    c = as_config(config)
     tokens = batch * new_tokens
     attended = context_len + new_tokens  # each new token sees the cache and itself
     query_width, kv_width = c.heads * c.head_dim, c.kv_heads * c.head_dim

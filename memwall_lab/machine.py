@@ -1,8 +1,9 @@
 """What this machine is: CPU, cores, caches, RAM, OS and BLAS (introduced in lesson 00).
 
 Linux reads `/proc` and `/sys`, macOS asks `sysctl`, Windows asks the kernel
-through ctypes. A value that cannot be found is `None`, and `missing` says why:
-the course never crashes because a laptop hides its cache sizes.
+through ctypes (GlobalMemoryStatusEx for memory, GetLogicalProcessorInformation
+for cores and caches). A value that cannot be found is `None`, and `missing` says
+why: the course never crashes because a laptop hides its cache sizes.
 """
 
 from __future__ import annotations
@@ -164,6 +165,84 @@ def _windows_memory() -> tuple[int | None, int | None]:
     return int(status.ullTotalPhys), int(status.ullAvailPhys)
 
 
+# GetLogicalProcessorInformation: one fixed-size SYSTEM_LOGICAL_PROCESSOR_INFORMATION per
+# core, cache, NUMA node or package (winnt.h), 32 bytes on 64-bit Windows.
+RELATION_PROCESSOR_CORE, RELATION_CACHE = 0, 2
+CACHE_UNIFIED, CACHE_DATA = 0, 2  # PROCESSOR_CACHE_TYPE; 1 is instruction, 3 trace
+WINDOWS_CACHE_KEYS = {1: "l1d", 2: "l2", 3: "l3"}
+
+
+class _CacheDescriptor(ctypes.Structure):
+    _fields_ = [
+        ("Level", ctypes.c_uint8),
+        ("Associativity", ctypes.c_uint8),
+        ("LineSize", ctypes.c_uint16),
+        ("Size", ctypes.c_uint32),
+        ("Type", ctypes.c_uint32),
+    ]
+
+
+class _ProcessorInformationUnion(ctypes.Union):
+    _fields_ = [
+        ("Flags", ctypes.c_uint8),  # ProcessorCore
+        ("NodeNumber", ctypes.c_uint32),  # NumaNode
+        ("Cache", _CacheDescriptor),
+        ("Reserved", ctypes.c_uint64 * 2),  # sets the union's size (16) and alignment (8)
+    ]
+
+
+class _LogicalProcessorInformation(ctypes.Structure):
+    # Fixed-width types, not ctypes.wintypes: DWORD must stay 4 bytes when tested on Linux.
+    _fields_ = [
+        ("ProcessorMask", ctypes.c_size_t),  # ULONG_PTR
+        ("Relationship", ctypes.c_uint32),
+        ("Union", _ProcessorInformationUnion),
+    ]
+
+
+def parse_logical_processor_information(raw: bytes) -> tuple[int | None, dict[str, int | None]]:
+    """(physical cores, cache sizes in bytes) from GetLogicalProcessorInformation's buffer.
+
+    A core is one RelationProcessorCore entry; each cache level is the data or
+    unified cache of logical processor 0 (as Linux reads cpu0), else the largest.
+    """
+    size = ctypes.sizeof(_LogicalProcessorInformation)
+    if len(raw) % size:
+        raise ValueError(f"processor information of {len(raw)} bytes is not whole "
+                         f"{size}-byte entries")
+    entries = (_LogicalProcessorInformation * (len(raw) // size)).from_buffer_copy(raw)
+    cores = sum(entry.Relationship == RELATION_PROCESSOR_CORE for entry in entries)
+    found: dict[str, list[tuple[bool, int]]] = {level: [] for level in CACHE_LEVELS}
+    for entry in entries:
+        cache = entry.Union.Cache
+        key = WINDOWS_CACHE_KEYS.get(cache.Level)
+        if (entry.Relationship == RELATION_CACHE and key and cache.Size
+                and cache.Type in (CACHE_UNIFIED, CACHE_DATA)):
+            found[key].append((bool(entry.ProcessorMask & 1), cache.Size))
+    caches = {level: max(sizes)[1] if sizes else None for level, sizes in found.items()}
+    return cores or None, caches
+
+
+def _windows_processor_information() -> bytes:
+    """The raw SYSTEM_LOGICAL_PROCESSOR_INFORMATION array from the kernel (Windows only)."""
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    length = ctypes.c_uint32(0)
+    kernel32.GetLogicalProcessorInformation(None, ctypes.byref(length))  # asks for the size
+    buffer = ctypes.create_string_buffer(length.value)
+    if not length.value or not kernel32.GetLogicalProcessorInformation(
+            buffer, ctypes.byref(length)):
+        raise ctypes.WinError()  # type: ignore[attr-defined]
+    return buffer.raw[:length.value]
+
+
+def _windows_cores_and_caches() -> tuple[int | None, dict[str, int | None]]:
+    """Physical cores and cache sizes from the kernel; OSError naming the failure, never a crash."""
+    try:
+        return parse_logical_processor_information(_windows_processor_information())
+    except Exception as error:  # noqa: BLE001 - any ctypes failure becomes a reason
+        raise OSError(f"GetLogicalProcessorInformation failed ({error})") from None
+
+
 def blas_name() -> str | None:
     """Name and version of the BLAS numpy uses, e.g. 'openblas 0.3.27 (Haswell)'."""
     try:
@@ -204,7 +283,9 @@ def _cpu_and_caches() -> tuple[str | None, int | None, dict[str, int | None]]:
             int(cores) if cores and cores.isdigit() else None,
             _macos_caches(),
         )
-    # Windows and others: the model name is all the standard library offers.
+    if sys.platform == "win32":
+        return (platform.processor() or None, *_windows_cores_and_caches())
+    # Others: the model name is all the standard library offers.
     return platform.processor() or None, None, dict.fromkeys(CACHE_LEVELS)
 
 

@@ -1,8 +1,8 @@
 """Real measurements of this machine's memory and compute (lessons 00-02).
 
 - `bandwidth`: the four STREAM kernels (copy, scale, add, triad) over arrays at
-  least 4x the last-level cache, one thread or many (numpy releases the GIL, so
-  threads working on slices run in parallel);
+  least 4x the last-level cache where memory allows, one thread or many (numpy
+  releases the GIL, so threads working on slices run in parallel);
 - `latency` / `latency_curve`: a dependent-load pointer chase over a random cycle;
 - `mountain`: read bandwidth over working-set size x stride (the CS:APP mountain);
 - `peak_flops`: matrix-multiply throughput at sizes that reach the BLAS plateau.
@@ -40,6 +40,9 @@ MAX_THREADS = 1024
 
 # Arrays each STREAM kernel touches once per element; STREAM counts 8 bytes per array.
 STREAM_ARRAYS = {"copy": 2, "scale": 2, "add": 3, "triad": 3}
+# Which of STREAM's arrays a, b, c each kernel names (c = a, b = s c, c = a + b, a = b + s c).
+STREAM_OPERANDS = {"copy": "ac", "scale": "bc", "add": "abc", "triad": "abc"}
+STREAM_FILL = {"a": 1.0, "b": 2.0, "c": 0.0}
 FLOAT_DTYPES = {"fp64": np.float64, "fp32": np.float32}
 
 
@@ -52,7 +55,7 @@ class Measurement:
     unit: str  # "B/s", "s" or "FLOP/s"
     samples: tuple[float, ...]
     size_bytes: int
-    threads: int
+    threads: int | None  # None: the BLAS would not say (peak_flops)
     details: dict = field(default_factory=dict)
 
     @property
@@ -79,7 +82,8 @@ class Measurement:
         return format_seconds(value) if self.unit == "s" else format_rate(value, self.unit)
 
     def __repr__(self) -> str:
-        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        threads = ("threads unknown" if self.threads is None
+                   else f"{self.threads} thread{'s' if self.threads != 1 else ''}")
         return (
             f"<{self.quantity} {self.kernel}, {format_bytes(self.size_bytes)}, {threads}: "
             f"best {self._format(self.best)}, median {self._format(self.median)}, "
@@ -110,10 +114,26 @@ def check_fits(size_bytes: int, what: str) -> None:
         )
 
 
+def _last_level_cache_bytes() -> int:
+    """Bytes of the last-level cache, 8 MiB where the OS does not say."""
+    return machine.describe().last_level_cache_bytes or 8 * 1024**2
+
+
 def default_array_bytes() -> int:
     """STREAM's rule: each array at least 4x the last-level cache (32 MiB if unknown)."""
-    last_level = machine.describe().last_level_cache_bytes or 8 * 1024**2
-    return max(4 * last_level, 32 * 1024**2)
+    return max(4 * _last_level_cache_bytes(), 32 * 1024**2)
+
+
+def fitted_array_bytes(arrays: int = 3) -> int:
+    """`default_array_bytes`, shrunk so `arrays` arrays fit the memory budget, in bytes.
+
+    Rounded down to whole triad blocks (1 MiB); at least one block, so a machine
+    too short of memory for even that gets check_fits's clear error.
+    """
+    block_bytes = TRIAD_BLOCK_ELEMENTS * WORD_BYTES
+    arrays = check_count("arrays", arrays, 1, 3)
+    fitting = min(default_array_bytes(), memory_budget_bytes() // arrays)
+    return max(block_bytes, fitting // block_bytes * block_bytes)
 
 
 def _check_threads(threads: int | None) -> int:
@@ -122,13 +142,13 @@ def _check_threads(threads: int | None) -> int:
     return check_count("threads", threads, 1, MAX_THREADS)
 
 
-def _check_kernel(kernel: str, allowed) -> str:
+def _check_kernel(kernel: str, allowed, what: str = "kernel") -> str:
     if kernel not in allowed:
         import difflib
 
         close = difflib.get_close_matches(str(kernel), list(allowed), n=2)
         hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-        raise ValueError(f"unknown kernel {kernel!r}{hint}; choose one of {sorted(allowed)}")
+        raise ValueError(f"unknown {what} {kernel!r}{hint}; choose one of {sorted(allowed)}")
     return kernel
 
 
@@ -173,19 +193,23 @@ def bandwidth(
     kernel names (2 arrays for copy and scale, 3 for add and triad). Real traffic
     is higher where stores first read the line (write-allocate): 1.5x for copy,
     1.33x for triad. Arrays are filled before timing; the first run is discarded.
+    Only the arrays the kernel names are allocated. By default each array is 4x
+    the last-level cache (`default_array_bytes`), or less where 3 such arrays would
+    not fit the memory budget; `details["below_4x_last_cache"]` then says so.
     """
     _check_kernel(kernel, STREAM_ARRAYS)
     threads = _check_threads(threads)
     if array_bytes is None:
-        array_bytes = default_array_bytes()
-    check_count("array_bytes", array_bytes, TRIAD_BLOCK_ELEMENTS * WORD_BYTES)
+        # Every kernel gets the size 3 arrays fit, so the four kernels run on equal arrays.
+        array_bytes = fitted_array_bytes(max(STREAM_ARRAYS.values()))
+    array_bytes = check_count("array_bytes", array_bytes, TRIAD_BLOCK_ELEMENTS * WORD_BYTES)
     repeats = check_count("repeats", repeats, 1, 1000) if repeats is not None else (
         3 if quick_mode(quick) else 10)
     arrays = STREAM_ARRAYS[kernel]
-    check_fits(3 * array_bytes, f"bandwidth({kernel!r}) with 3 arrays")
+    check_fits(arrays * array_bytes, f"bandwidth({kernel!r}) with {arrays} arrays")
     elements = array_bytes // WORD_BYTES
-    a, b, c = (np.full(elements, value) for value in (1.0, 2.0, 0.0))
-    work = _stream_work(kernel, a, b, c, 3.0)
+    named = {name: np.full(elements, STREAM_FILL[name]) for name in STREAM_OPERANDS[kernel]}
+    work = _stream_work(kernel, named.get("a"), named.get("b"), named.get("c"), 3.0)
     ranges = _split(elements, threads)
     with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
         if len(ranges) == 1:
@@ -201,11 +225,19 @@ def bandwidth(
         samples=tuple(counted_bytes / s for s in samples.seconds),
         size_bytes=array_bytes,
         threads=len(ranges),
-        details={"counted_bytes": counted_bytes, "arrays": arrays, "seconds": samples.seconds},
+        details={"counted_bytes": counted_bytes, "arrays": arrays, "seconds": samples.seconds,
+                 "below_4x_last_cache": array_bytes < 4 * _last_level_cache_bytes()},
     )
 
 
 CHAIN_OFFSET_WORDS = 512  # keeps every index above 256, past CPython's cached small ints
+
+
+def chase_peak_bytes(size_bytes: int) -> int:
+    """Most bytes `chase_array(size_bytes)` holds at once: the chain plus one int64 per line."""
+    nodes = size_bytes // CACHE_LINE_BYTES
+    chain_bytes = (CHAIN_OFFSET_WORDS + nodes * (CACHE_LINE_BYTES // WORD_BYTES)) * WORD_BYTES
+    return chain_bytes + nodes * WORD_BYTES
 
 
 def chase_array(size_bytes: int, seed: int = 0) -> np.ndarray:
@@ -216,15 +248,21 @@ def chase_array(size_bytes: int, seed: int = 0) -> np.ndarray:
     once in random order (a random cyclic permutation), so the hardware
     prefetcher cannot guess the next address. The offset keeps every index a
     freshly made Python int, so a small chain costs the loop what a big one does.
+    A cycle needs 2 lines at least (128 bytes); memory peaks at `chase_peak_bytes`.
     """
+    size_bytes = check_count("size_bytes (2 cache lines of 64 bytes at least)", size_bytes,
+                2 * CACHE_LINE_BYTES)
     words_per_line = CACHE_LINE_BYTES // WORD_BYTES
     nodes = size_bytes // CACHE_LINE_BYTES
     order = np.random.default_rng(seed).permutation(nodes)
     following = np.empty(nodes, dtype=np.int64)
     following[order[:-1]] = order[1:]
     following[order[-1]] = order[0]
+    del order  # freed before the chain exists, and word indices made in place: no temporaries
+    following *= words_per_line
+    following += CHAIN_OFFSET_WORDS
     chain = np.zeros(CHAIN_OFFSET_WORDS + nodes * words_per_line, dtype=np.int64)
-    chain[CHAIN_OFFSET_WORDS::words_per_line] = CHAIN_OFFSET_WORDS + following * words_per_line
+    chain[CHAIN_OFFSET_WORDS::words_per_line] = following
     return chain
 
 
@@ -277,8 +315,8 @@ def latency(
     latency beyond an L1 hit: the L1 hit itself (~1 ns) is subtracted with the loop.
     The size is rounded down to whole 64-byte lines.
     """
-    check_count("size_bytes", size_bytes, BASELINE_BYTES)
-    check_fits(size_bytes, "latency")
+    size_bytes = check_count("size_bytes", size_bytes, BASELINE_BYTES)
+    check_fits(chase_peak_bytes(size_bytes), "latency")
     quick = quick_mode(quick)
     loads = check_count("loads", loads, 8) if loads is not None else (
         1 << 15 if quick else 1 << 17)
@@ -304,7 +342,7 @@ def default_latency_sizes(quick: bool | None = None) -> list[int]:
     """Working sets in bytes for the latency curve: 4 KiB to 256 MiB, capped by RAM."""
     factor = 4 if quick_mode(quick) else 2
     sizes, size = [], BASELINE_BYTES
-    while size <= 256 * 1024**2 and size <= memory_budget_bytes():
+    while size <= 256 * 1024**2 and chase_peak_bytes(size) <= memory_budget_bytes():
         sizes.append(size)
         size *= factor
     return sizes
@@ -317,8 +355,7 @@ def latency_curve(
     sizes = list(default_latency_sizes(quick) if sizes_bytes is None else sizes_bytes)
     if not sizes:
         raise ValueError("sizes_bytes must name at least one working-set size in bytes")
-    for size in sizes:
-        check_count("each size in sizes_bytes", size, BASELINE_BYTES)
+    sizes = [check_count("each size in sizes_bytes", size, BASELINE_BYTES) for size in sizes]
     results = []
     with Progress(len(sizes), "latency", enabled=progress) as bar:
         for size in sizes:
@@ -374,11 +411,10 @@ def mountain(
     sizes, strides = list(sizes_bytes), list(strides_words)
     if not sizes or not strides:
         raise ValueError("mountain needs at least one size (bytes) and one stride (words)")
+    sizes = [check_count("each size in sizes_bytes", size, CACHE_LINE_BYTES) for size in sizes]
     for size in sizes:
-        check_count("each size in sizes_bytes", size, CACHE_LINE_BYTES)
         check_fits(size, "mountain")
-    for stride in strides:
-        check_count("each stride in strides_words", stride, 1, 1024)
+    strides = [check_count("each stride in strides_words", stride, 1, 1024) for stride in strides]
     target_bytes = (8 if quick else 32) * 1024**2
     rates = np.zeros((len(sizes), len(strides)))
     with Progress(len(sizes), "memory mountain", enabled=progress) as bar:
@@ -388,6 +424,14 @@ def mountain(
                 rates[row, column] = _read_rate(array, stride, 3, target_bytes)
             bar.step(format_bytes(size))
     return Mountain(tuple(sizes), tuple(strides), rates)
+
+
+def _blas_threads() -> int | None:
+    """Threads numpy's BLAS says it uses now, or None where threadpoolctl finds no BLAS."""
+    from threadpoolctl import threadpool_info
+
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts) if counts else None
 
 
 def peak_flops(
@@ -401,15 +445,18 @@ def peak_flops(
     """Measure matrix-multiply throughput in FLOP/s (2 n^3 FLOPs per n x n product).
 
     `n` defaults to a size on numpy's BLAS plateau; `threads` limits the BLAS
-    threads (default: the BLAS default, usually every core).
+    threads (default: the BLAS default, usually every core). The result's
+    `threads` is what the BLAS reports it used, or None where threadpoolctl
+    cannot see or steer it (Apple Accelerate); `details["threads_requested"]`
+    keeps what was asked for.
     """
-    _check_kernel(dtype, FLOAT_DTYPES)
+    _check_kernel(dtype, FLOAT_DTYPES, "dtype")
     quick = quick_mode(quick)
     n = check_count("n", n, 16, 32768) if n is not None else (1536 if quick else 2560)
     repeats = check_count("repeats", repeats, 1, 1000) if repeats is not None else (
         3 if quick else 5)
     if threads is not None:
-        check_count("threads", threads, 1, MAX_THREADS)
+        threads = check_count("threads", threads, 1, MAX_THREADS)
     itemsize = np.dtype(FLOAT_DTYPES[dtype]).itemsize
     check_fits(3 * n * n * itemsize, "peak_flops")
     rng = np.random.default_rng(0)
@@ -418,6 +465,7 @@ def peak_flops(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="blas"):
+        used_threads = _blas_threads()
         samples = time_call(lambda: np.matmul(a, b, out=out), repeats=repeats, warmup=1,
                             warn=False)
     flops = 2 * n**3
@@ -427,6 +475,6 @@ def peak_flops(
         unit="FLOP/s",
         samples=tuple(flops / s for s in samples.seconds),
         size_bytes=3 * n * n * itemsize,
-        threads=threads or (os.cpu_count() or 1),
-        details={"flops": flops, "n": n, "dtype": dtype},
+        threads=used_threads,
+        details={"flops": flops, "n": n, "dtype": dtype, "threads_requested": threads},
     )

@@ -6,6 +6,8 @@ and batch grow. The configs come from ``data/models.csv`` (each row names the
 model's config.json or paper); a student can build their own ``Model``.
 
 Conventions: sizes are exact integer bytes, times seconds, rates per second.
+Every public function takes a ``Model`` or a built-in model's name, and a device
+(``hardware.Hardware``, ``roofline.Roof``) or a built-in device's name.
 dtypes are "fp32" "fp16" "bf16" "fp8" "int8" "int4". An int4 value is half a
 byte, so every byte count is computed as ceil(elements x bits / 8): bits are
 counted exactly and an odd int4 element count rounds *up* to a whole byte.
@@ -18,6 +20,7 @@ import functools
 import math
 from dataclasses import dataclass, fields
 
+from memwall_lab import hardware
 from memwall_lab.timing import check_count
 
 DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
@@ -25,6 +28,7 @@ _MLP_KINDS = ("gated", "plain")
 _NORM_KINDS = ("rmsnorm", "layernorm")
 _POSITION_KINDS = ("rope", "learned")
 _PEAK_FALLBACK = ("bf16", "fp16", "fp32")
+_STEP_DEVICE_ATTRIBUTES = ("bandwidth_bytes_per_s", "peak_flops_per_s")
 
 
 # ---------------------------------------------------------------- dtypes
@@ -32,6 +36,8 @@ _PEAK_FALLBACK = ("bf16", "fp16", "fp32")
 
 def dtype_bits(dtype: str) -> int:
     """Bits per element of ``dtype``; ValueError naming the closest dtypes if unknown."""
+    if not isinstance(dtype, str):
+        raise ValueError(f"dtype must be a string, one of {', '.join(DTYPE_BITS)}; got {dtype!r}")
     if dtype not in DTYPE_BITS:
         close = difflib.get_close_matches(str(dtype).lower(), DTYPE_BITS, n=3, cutoff=0.3)
         hint = f" Closest: {', '.join(close)}." if close else ""
@@ -41,6 +47,7 @@ def dtype_bits(dtype: str) -> int:
 
 def bytes_for(n_elements: int, dtype: str) -> int:
     """Bytes to store ``n_elements`` of ``dtype``: ceil(elements x bits / 8), an exact int."""
+    n_elements = check_count("n_elements", n_elements, 0)
     return (n_elements * dtype_bits(dtype) + 7) // 8
 
 
@@ -99,10 +106,12 @@ class Model:
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         if self.head_dim is None:
-            check_count("n_heads", self.n_heads, 1)
-            if not isinstance(self.d_model, int) or self.d_model % self.n_heads:
-                raise ValueError("d_model must divide by n_heads, or give head_dim")
-            object.__setattr__(self, "head_dim", self.d_model // self.n_heads)
+            n_heads = check_count("n_heads", self.n_heads, 1)
+            d_model = check_count("d_model", self.d_model, 1)
+            if d_model % n_heads:
+                raise ValueError(f"d_model ({d_model}) must divide by n_heads ({n_heads}), "
+                                 "or give head_dim")
+            object.__setattr__(self, "head_dim", d_model // n_heads)
         self._check_counts()
         self._check_choices()
         self._check_consistency()
@@ -112,10 +121,10 @@ class Model:
         core = ("d_model", "n_layers", "n_heads", "vocab_size", "ffn_hidden", "n_kv_heads",
                 "head_dim", "max_context", "norms_per_layer")
         for name in core:
-            check_count(name, getattr(self, name), 1)
+            object.__setattr__(self, name, check_count(name, getattr(self, name), 1))
         for f in fields(self):
             if f.name not in core and f.type == "int":
-                check_count(f.name, getattr(self, f.name), 0)
+                object.__setattr__(self, f.name, check_count(f.name, getattr(self, f.name), 0))
         for name in ("tied_embeddings", "qkv_bias", "linear_bias", "router_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -229,6 +238,27 @@ def get(name: str) -> Model:
     return table[key]
 
 
+def as_model(model: Model | str) -> Model:
+    """``model`` itself if it is a Model, else the built-in model of that name (see ``get``)."""
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, str):
+        return get(model)
+    raise ValueError(f"model must be a models.Model or a model name such as 'llama-3-8b', "
+                     f"got {model!r}")
+
+
+def as_device(device, attributes: tuple[str, ...] = _STEP_DEVICE_ATTRIBUTES):
+    """``device`` itself if it has ``attributes``, else the built-in device of that name."""
+    if isinstance(device, str):
+        return hardware.get(device)
+    missing = [name for name in attributes if not hasattr(device, name)]
+    if missing:
+        raise ValueError(f"device must be a hardware.Hardware, a device name such as "
+                         f"'h100-sxm', or an object with {', '.join(attributes)}; got {device!r}")
+    return device
+
+
 # ---------------------------------------------------------------- parameter counts
 
 
@@ -297,6 +327,7 @@ def _count(model: Model, routed_experts: int) -> int:
 
 def param_count(model: Model) -> int:
     """Total parameters, embeddings included (tied embeddings counted once)."""
+    model = as_model(model)
     return _count(model, model.n_experts)
 
 
@@ -307,11 +338,13 @@ def active_param_count(model: Model) -> int:
     published "37B activated" is rounded: this function gives 37.55B with
     both embedding tables and 36.6B without the input one.
     """
+    model = as_model(model)
     return _count(model, model.experts_per_token)
 
 
 def weight_bytes(model: Model, dtype: str = "fp16") -> int:
     """Bytes of all weights stored in ``dtype`` (int4 rounds up to a whole byte)."""
+    model = as_model(model)
     return bytes_for(param_count(model), dtype)
 
 
@@ -328,6 +361,7 @@ def _matmul_params(model: Model) -> int:
 
 def kv_elements_per_token_per_layer(model: Model) -> int:
     """Values cached per token per layer: 2 x kv_heads x head_dim, or MLA's latent + rope key."""
+    model = as_model(model)
     if model.attention_kind == "mla":
         return model.kv_lora_rank + model.qk_rope_head_dim
     return 2 * model.n_kv_heads * model.head_dim
@@ -335,12 +369,14 @@ def kv_elements_per_token_per_layer(model: Model) -> int:
 
 def kv_bytes_per_token(model: Model, dtype: str = "fp16") -> int:
     """KV-cache bytes one token adds across all layers (before any sliding window caps it)."""
+    model = as_model(model)
     return bytes_for(model.n_layers * kv_elements_per_token_per_layer(model), dtype)
 
 
 def cached_tokens(model: Model, context_len: int) -> int:
     """Token-layers held in the cache of one sequence: window layers keep only the last window."""
-    check_count("context_len", context_len, 1)
+    model = as_model(model)
+    context_len = check_count("context_len", context_len, 1)
     window_tokens = min(context_len, model.sliding_window)
     return model.full_attention_layers * context_len + model.sliding_layers * window_tokens
 
@@ -355,7 +391,8 @@ def kv_cache_bytes(model: Model, context_len: int, batch: int = 1, dtype: str = 
     ``context_len`` may exceed the model's trained ``max_context`` (lesson 04
     extrapolates on purpose).
     """
-    check_count("batch", batch, 1)
+    model = as_model(model)
+    batch = check_count("batch", batch, 1)
     elements = cached_tokens(model, context_len) * kv_elements_per_token_per_layer(model)
     return batch * bytes_for(elements, dtype)
 
@@ -386,16 +423,28 @@ class StepCost:
         return self.flops / self.bytes_total
 
 
-def _attention_dims(model: Model) -> tuple[int, int]:
-    """(score dim, value dim) per head per cached token; MLA attends over its latent."""
-    if model.attention_kind == "mla":
-        return model.kv_lora_rank + model.qk_rope_head_dim, model.kv_lora_rank
-    return model.head_dim, model.head_dim
+def _attention_dims(model: Model, phase: str) -> tuple[int, int]:
+    """(score dim, value dim) per head per key in ``phase``, 'decode' or 'prefill'.
+
+    MLA decodes in the absorbed form (DeepSeek-V2, arXiv 2405.04434): the
+    up-projections fold into the query and output, so each head attends over the
+    cached latent (kv_lora_rank + rope dims for scores, kv_lora_rank for values)
+    and no K or V is rebuilt for the thousands of cached keys. Prefill runs
+    up-projected: each prompt token's latent becomes per-head K and V once (those
+    matmul FLOPs are in the weights' 2 per parameter, as are the absorbed ones in
+    decode) and heads attend over qk_nope + qk_rope and v_head_dim, 3.4x fewer
+    FLOPs per key for DeepSeek-V3 ((192 + 128) vs (576 + 512)).
+    """
+    if model.attention_kind != "mla":
+        return model.head_dim, model.head_dim
+    if phase == "prefill":
+        return model.qk_nope_head_dim + model.qk_rope_head_dim, model.v_head_dim
+    return model.kv_lora_rank + model.qk_rope_head_dim, model.kv_lora_rank
 
 
-def _attention_flops(model: Model, key_layer_pairs: int) -> int:
+def _attention_flops(model: Model, key_layer_pairs: int, phase: str) -> int:
     """FLOPs of scores and weighted values for ``key_layer_pairs`` (query, key, layer) triples."""
-    score_dim, value_dim = _attention_dims(model)
+    score_dim, value_dim = _attention_dims(model, phase)
     return 2 * model.n_heads * (score_dim + value_dim) * key_layer_pairs
 
 
@@ -427,12 +476,13 @@ def decode_step(
     attends over it plus the new token, and writes the new token's K and V.
     FLOPs = 2 per weight multiplied (embedding lookups excluded) + attention.
     """
-    check_count("context_len", context_len, 1)
-    check_count("batch", batch, 1)
+    model = as_model(model)
+    context_len = check_count("context_len", context_len, 1)
+    batch = check_count("batch", batch, 1)
     kv_dtype = kv_dtype or dtype
     keys = model.full_attention_layers * (context_len + 1)
     keys += model.sliding_layers * min(context_len + 1, model.sliding_window)
-    flops = batch * (2 * _matmul_params(model) + _attention_flops(model, keys))
+    flops = batch * (2 * _matmul_params(model) + _attention_flops(model, keys, "decode"))
     return StepCost(
         phase="decode", batch=batch, tokens=batch, flops=flops,
         weight_bytes=_weights_read_bytes(model, batch, dtype),
@@ -450,13 +500,16 @@ def prefill(
     Causal attention: token i attends to i keys (window layers to min(i, window)).
     KV read from memory is counted as 0 (a fused attention kernel keeps tiles on
     chip); KV written is the cache the prompt leaves behind. Activations are ignored.
+    MLA attends with up-projected heads here, over its latent in decode (``_attention_dims``).
     """
-    check_count("prompt_len", prompt_len, 1)
-    check_count("batch", batch, 1)
+    model = as_model(model)
+    prompt_len = check_count("prompt_len", prompt_len, 1)
+    batch = check_count("batch", batch, 1)
     kv_dtype = kv_dtype or dtype
     keys = model.full_attention_layers * _causal_keys(prompt_len, 0)
     keys += model.sliding_layers * _causal_keys(prompt_len, model.sliding_window)
-    flops = batch * (2 * _matmul_params(model) * prompt_len + _attention_flops(model, keys))
+    flops = batch * (2 * _matmul_params(model) * prompt_len
+                     + _attention_flops(model, keys, "prefill"))
     return StepCost(
         phase="prefill", batch=batch, tokens=batch * prompt_len, flops=flops,
         weight_bytes=_weights_read_bytes(model, batch * prompt_len, dtype),
@@ -512,25 +565,38 @@ class StepTime:
         return "compute" if self.seconds_compute >= self.seconds_memory else "memory"
 
 
+def _peak_candidates(dtype: str) -> tuple[str, ...]:
+    """``dtype``, then the bf16, fp16, fp32 peaks at least as wide as it (never a narrower one)."""
+    bits = dtype_bits(dtype)
+    return (dtype, *(wider for wider in _PEAK_FALLBACK if DTYPE_BITS[wider] >= bits))
+
+
 def peak_flops_for(device, dtype: str) -> float:
     """A device's dense peak FLOP/s for ``dtype``, falling back to bf16, fp16 then fp32.
 
     The fallback models weight-only quantization (int4 weights, or fp8 on a part
-    without fp8) that computes in 16-bit. ``device.peak_flops_per_s`` may be a
-    dict by dtype (``hardware.Hardware``) or one number (``roofline.Roof``).
+    without fp8) that computes in 16-bit: narrower data runs at least at the
+    16-bit rate. It never goes to a narrower type, so fp32 on a part that lists
+    no fp32 peak (B200, TPUs, Gaudi) is a ValueError rather than the bf16 rate.
+    ``device.peak_flops_per_s`` may be a dict by dtype (``hardware.Hardware``)
+    or one number (``roofline.Roof``).
     """
-    dtype_bits(dtype)
+    candidates = _peak_candidates(dtype)
+    device = as_device(device, ("peak_flops_per_s",))
     peaks = device.peak_flops_per_s
     if isinstance(peaks, (int, float)):
         return float(peaks)
-    for candidate in (dtype, *_PEAK_FALLBACK):
+    for candidate in candidates:
         if candidate in peaks:
             return float(peaks[candidate])
-    raise ValueError(f"{getattr(device, 'name', device)} lists no peak for {dtype!r} or 16-bit")
+    raise ValueError(
+        f"{getattr(device, 'name', device)} lists no peak for {dtype!r} or a wider type; "
+        f"it has: {', '.join(peaks) or 'none'}. Pass one of those as the compute dtype")
 
 
 def step_time(cost: StepCost, device, compute_dtype: str = "bf16") -> StepTime:
     """Put a StepCost on a device (anything with bandwidth_bytes_per_s and peak_flops_per_s)."""
+    device = as_device(device)
     return StepTime(cost, peak_flops_for(device, compute_dtype), device.bandwidth_bytes_per_s)
 
 
@@ -562,7 +628,8 @@ def decode_critical_batch(
     weight / 2; the KV cache, read once per sequence, pushes it up, and at long
     context attention alone can keep decode memory-bound at any batch (None).
     """
-    check_count("max_batch", max_batch, 1)
+    model, device = as_model(model), as_device(device)
+    max_batch = check_count("max_batch", max_batch, 1)
 
     def compute_bound(batch: int) -> bool:
         """True if the decode step at this batch is compute-bound."""
@@ -583,13 +650,19 @@ def decode_critical_batch(
 
 def free_bytes_beside_weights(model: Model, device, dtype: str = "fp16") -> int:
     """Bytes of device memory left after the weights (floor of capacity; may be negative)."""
+    device = as_device(device, ("capacity_bytes",))
     return math.floor(device.capacity_bytes) - weight_bytes(model, dtype)
 
 
 def max_batch(
     model: Model, device, context_len: int, dtype: str = "fp16", kv_dtype: str | None = None
 ) -> int:
-    """Largest batch of ``context_len``-token sequences whose KV fits beside the weights (>= 0)."""
+    """Largest batch of ``context_len``-token sequences whose KV fits beside the weights (>= 0).
+
+    It counts the KV of ``context_len`` tokens per sequence (what is held), not the
+    one more token a decode step at that context writes (``offload`` counts it).
+    """
+    model = as_model(model)
     free = free_bytes_beside_weights(model, device, dtype)
     per_sequence = kv_cache_bytes(model, context_len, 1, kv_dtype or dtype)
     return max(free, 0) // per_sequence
@@ -603,7 +676,8 @@ def max_context_len(
 
     Returns 0 if not even one token fits beside the weights.
     """
-    check_count("batch", batch, 1)
+    model = as_model(model)
+    batch = check_count("batch", batch, 1)
     limit = model.max_context if limit is None else check_count("limit", limit, 1)
     free = free_bytes_beside_weights(model, device, dtype)
     kv_dtype = kv_dtype or dtype
@@ -619,5 +693,6 @@ def kv_token_budget(
     model: Model, device, dtype: str = "fp16", kv_dtype: str | None = None
 ) -> int:
     """Largest batch x context (tokens) whose KV fits beside the weights, windows ignored."""
+    model = as_model(model)
     free = free_bytes_beside_weights(model, device, dtype)
     return max(free, 0) // kv_bytes_per_token(model, kv_dtype or dtype)

@@ -41,6 +41,8 @@ COLD_LOOKS_WARM = 0.5  # a "cold" read above this share of the warm rate was ser
 DEFAULT_TIER_LINKS = ("pcie4-x16", "pcie5-x16", "nvme-gen4", "nvme-gen5")
 QUANT_DTYPES = ("fp16", "int8", "int4")
 CONTEXT_BUCKET_TOKENS = 16  # decode steps are costed at the mean context rounded up to this
+MAX_MEAN_TOKENS = 1_000_000  # request_stream's largest mean prompt or answer, in tokens
+MAX_SIMULATED_OUTPUT_TOKENS = 20_000_000  # a simulation takes about 1 us per output token
 
 
 # ---------------------------------------------------------------- input checks
@@ -142,7 +144,7 @@ def file_read_bandwidth_bytes_per_s(
         raise ValueError(f"directory must be an existing folder, got {directory!r}")
     if size_bytes is None:
         size_bytes = default_file_bytes(quick, directory)
-    check_count("size_bytes", size_bytes, MIN_FILE_BYTES)
+    size_bytes = check_count("size_bytes", size_bytes, MIN_FILE_BYTES)
     if size_bytes % READ_CHUNK_BYTES:
         raise ValueError(f"size_bytes must be a multiple of {READ_CHUNK_BYTES:,} (8 MiB), "
                          f"got {size_bytes:,}")
@@ -205,7 +207,9 @@ class Tier:
 
 
 def sourced_tiers(device_name: str = "h100-sxm", link_names=DEFAULT_TIER_LINKS) -> list[Tier]:
-    """An accelerator's memory and some links, from the sourced tables, fastest first."""
+    """An accelerator's memory and some links (a name or names), from the tables, fastest first."""
+    if isinstance(link_names, str):  # one link name, not its characters
+        link_names = (link_names,)
     device = hardware.get(device_name)
     tiers = [Tier(f"{device.display_name} {device.memory_type}", device.bandwidth_bytes_per_s,
                   device.source)]
@@ -245,8 +249,8 @@ class WeightStreaming:
 def weight_streaming(weight_bytes: int, link_bandwidth_bytes_per_s, resident_bytes: int = 0
                      ) -> WeightStreaming:
     """Tokens/s bound when `weight_bytes - resident_bytes` cross the link every token."""
-    check_count("weight_bytes", weight_bytes, 1)
-    check_count("resident_bytes", resident_bytes, 0)
+    weight_bytes = check_count("weight_bytes", weight_bytes, 1)
+    resident_bytes = check_count("resident_bytes", resident_bytes, 0)
     bandwidth = _bandwidth_of("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
     return WeightStreaming(weight_bytes, resident_bytes, bandwidth)
 
@@ -280,9 +284,9 @@ def kv_offload(model, context_len: int, offloaded_tokens: int, link_bandwidth_by
     (sliding windows ignored: every layer is counted as attending to every token).
     """
     model = _check_model(model)
-    check_count("context_len", context_len, 1)
-    check_count("offloaded_tokens", offloaded_tokens, 0, context_len)
-    check_count("batch", batch, 1)
+    context_len = check_count("context_len", context_len, 1)
+    offloaded_tokens = check_count("offloaded_tokens", offloaded_tokens, 0, context_len)
+    batch = check_count("batch", batch, 1)
     per_token = models.kv_bytes_per_token(model, kv_dtype)
     bandwidth = _bandwidth_of("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
     return KvOffload(batch, batch * context_len * per_token, batch * offloaded_tokens * per_token,
@@ -336,11 +340,21 @@ def pipeline(stage_seconds, items: int = 1) -> Pipeline:
             raise ValueError(f"each stage time must be a finite number of s >= 0, got {value!r}")
     if sum(stages) == 0:
         raise ValueError("at least one stage must take some time (all stage_seconds are 0)")
-    check_count("items", items, 1)
+    items = check_count("items", items, 1)
     return Pipeline(tuple(float(value) for value in stages), items)
 
 
 # ---------------------------------------------------------------- throughput batching
+
+
+def _kv_after_step_bytes(model: models.Model, context_len: int, batch: int, kv_dtype: str
+                         ) -> int:
+    """KV bytes on the device at the end of a decode step at `context_len`, in bytes.
+
+    The step reads `context_len` cached tokens and writes the new token's K and V
+    (`models.decode_step`), so the device must hold context_len + 1 tokens per sequence.
+    """
+    return models.kv_cache_bytes(model, context_len + 1, batch, kv_dtype)
 
 
 @dataclass(frozen=True)
@@ -393,14 +407,18 @@ def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtyp
     tokens/s grows with the batch until the device's own compute or memory time
     (`models.decode_time`) overtakes the transfer, or the KV cache of the batch no
     longer fits beside the resident weights (FlexGen, Sheng et al., ICML 2023).
+    `fits` counts context_len + 1 tokens of KV per sequence: the step at
+    `context_len` writes the new token's K and V beside the cached ones.
     """
     model, device = _check_model(model), _check_device(device)
     bandwidth = _bandwidth_of("link", link)
-    check_count("resident_weight_bytes", resident_weight_bytes, 0)
+    batch = check_count("batch", batch, 1)
+    context_len = check_count("context_len", context_len, 1)
+    resident_weight_bytes = check_count("resident_weight_bytes", resident_weight_bytes, 0)
     step = models.decode_time(model, device, context_len, batch, dtype, kv_dtype)
     weights = models.weight_bytes(model, dtype)
     streamed = max(weights - resident_weight_bytes, 0)
-    kv = models.kv_cache_bytes(model, context_len + 1, batch, kv_dtype or dtype)
+    kv = _kv_after_step_bytes(model, context_len, batch, kv_dtype or dtype)
     return OffloadedBatchStep(
         batch=batch, context_len=context_len, streamed_weight_bytes=streamed,
         needed_device_bytes=min(resident_weight_bytes, weights) + kv,
@@ -410,12 +428,17 @@ def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtyp
 
 def largest_offloaded_batch(model, device, context_len: int, dtype: str = "fp16",
                             resident_weight_bytes: int = 0, kv_dtype: str | None = None) -> int:
-    """Largest batch whose KV cache fits on the device beside the resident weights (>= 0)."""
+    """Largest batch that can run a decode step at `context_len` beside the resident weights.
+
+    Each sequence needs context_len + 1 tokens of KV (the cached ones and the one the
+    step writes); the answer is >= 0.
+    """
     model, device = _check_model(model), _check_device(device)
-    check_count("resident_weight_bytes", resident_weight_bytes, 0)
+    context_len = check_count("context_len", context_len, 1)
+    resident_weight_bytes = check_count("resident_weight_bytes", resident_weight_bytes, 0)
     free = math.floor(device.capacity_bytes) - min(resident_weight_bytes,
                                                    models.weight_bytes(model, dtype))
-    per_sequence = models.kv_cache_bytes(model, context_len + 1, 1, kv_dtype or dtype)
+    per_sequence = _kv_after_step_bytes(model, context_len, 1, kv_dtype or dtype)
     return max(free, 0) // per_sequence
 
 
@@ -429,16 +452,22 @@ class QuantizedDecode:
     dtype: str
     weight_bytes: int
     tokens_per_s: float  # on the device, weights resident (models.decode_time)
-    fits: bool  # weights + KV cache fit in the device's memory
+    fits: bool  # weights + KV of context_len + 1 tokens per sequence fit in device memory
     streamed_tokens_per_s: float | None  # weights streamed over the link each token, if given
 
 
 def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
                      dtypes=QUANT_DTYPES, kv_dtype: str = "fp16", link=None
                      ) -> list[QuantizedDecode]:
-    """Weight bytes and decode tokens/s bounds for each weight dtype (the KV stays `kv_dtype`)."""
+    """Weight bytes and decode tokens/s bounds for each weight dtype (the KV stays `kv_dtype`).
+
+    `dtypes` is one dtype name or several. `fits` counts context_len + 1 tokens of
+    KV per sequence: the step at `context_len` writes the new token's K and V.
+    """
     model, device = _check_model(model), _check_device(device)
-    dtypes = tuple(dtypes)
+    context_len = check_count("context_len", context_len, 1)
+    batch = check_count("batch", batch, 1)
+    dtypes = (dtypes,) if isinstance(dtypes, str) else tuple(dtypes)  # "int4", not its letters
     if not dtypes:
         raise ValueError(f"dtypes must name at least one of {', '.join(models.DTYPE_BITS)}")
     bandwidth = None if link is None else _bandwidth_of("link", link)
@@ -446,7 +475,7 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
     for dtype in dtypes:
         weights = models.weight_bytes(model, dtype)
         step = models.decode_time(model, device, context_len, batch, dtype, kv_dtype)
-        kv = models.kv_cache_bytes(model, context_len + 1, batch, kv_dtype)
+        kv = _kv_after_step_bytes(model, context_len, batch, kv_dtype)
         rows.append(QuantizedDecode(
             dtype=dtype, weight_bytes=weights, tokens_per_s=step.tokens_per_s,
             fits=weights + kv <= device.capacity_bytes,
@@ -475,12 +504,16 @@ class Request:
 
 def request_stream(n_requests: int, arrival_rate_per_s: float, mean_prompt_tokens: int,
                    mean_output_tokens: int, seed: int = 0) -> tuple[Request, ...]:
-    """Seeded Poisson arrivals; prompt and output lengths uniform in [mean/2, 3 mean/2]."""
-    check_count("n_requests", n_requests, 1, 10_000)
+    """Seeded Poisson arrivals; prompt and output lengths uniform in [mean/2, 3 mean/2].
+
+    At most 10,000 requests, and each mean is at most MAX_MEAN_TOKENS (1,000,000)
+    tokens: the simulations take about a microsecond per output token.
+    """
+    n_requests = check_count("n_requests", n_requests, 1, 10_000)
     rate = check_positive("arrival_rate_per_s", arrival_rate_per_s)
-    check_count("mean_prompt_tokens", mean_prompt_tokens, 1)
-    check_count("mean_output_tokens", mean_output_tokens, 1)
-    check_count("seed", seed, 0)
+    mean_prompt_tokens = check_count("mean_prompt_tokens", mean_prompt_tokens, 1, MAX_MEAN_TOKENS)
+    mean_output_tokens = check_count("mean_output_tokens", mean_output_tokens, 1, MAX_MEAN_TOKENS)
+    seed = check_count("seed", seed, 0)
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / rate, n_requests))
     arrivals -= arrivals[0]  # the first request arrives at 0 s
@@ -589,6 +622,10 @@ def _check_requests(requests) -> tuple[Request, ...]:
                          "(see request_stream)")
     if len({r.index for r in requests}) != len(requests):
         raise ValueError("every request needs its own index")
+    output_tokens = sum(r.output_tokens for r in requests)
+    if output_tokens > MAX_SIMULATED_OUTPUT_TOKENS:  # one decode step per token: it would hang
+        raise ValueError(f"the requests ask for {output_tokens:,} output tokens in all; at most "
+                         f"{MAX_SIMULATED_OUTPUT_TOKENS:,} can be simulated (fewer or shorter)")
     return tuple(sorted(requests, key=lambda r: (r.arrival_s, r.index)))
 
 
@@ -666,7 +703,7 @@ def simulate_colocated(requests, model, device, replicas: int = 2, dtype: str = 
     at the batch's mean context rounded up to 16 tokens.
     """
     requests = _check_requests(requests)
-    check_count("replicas", replicas, 1, 1024)
+    replicas = check_count("replicas", replicas, 1, 1024)
     costs = _Costs(_check_model(model), _check_device(device), dtype)
     models.dtype_bits(dtype)
     served, peak = {}, 0

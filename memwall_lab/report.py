@@ -13,7 +13,7 @@ Schema, version 1 (all numbers SI: bytes, seconds, bytes/s, FLOP/s):
      "latency": [{size_bytes, best_s, median_s}],
      "latency_by_level": {"l1d"|"l2"|"l3"|"dram": {size_bytes, best_s}},
      "peak_flops": {"fp64"|"fp32": {n, best_flops_per_s, median_flops_per_s}},
-     "ridge_flops_per_byte": {"fp64"|"fp32": peak / all-core triad bandwidth},
+     "ridge_flops_per_byte": {"fp64"|"fp32": peak / best triad bandwidth (any thread count)},
      "gpu": None, or the GPU part with its own version (memwall_lab.gpu):
         {"gpu_schema_version": 1, "device": {backend, name, memory_bytes, driver},
          "hardware_match": dataset name or None,
@@ -65,7 +65,10 @@ def latency_by_level(curve: list[dict], caches: dict) -> dict:
     middle between the previous level's size and its own - well inside it, since
     caches are shared and rarely usable to the last byte; L1 gets the largest set at
     most half its size. DRAM is the largest set, if at least 4x the largest cache.
+    An empty curve gives an empty dict (nothing measured, no level to name).
     """
+    if not curve:
+        return {}
     by_level, previous = {}, 0
     for level in machine.CACHE_LEVELS:
         size = caches.get(level)
@@ -105,7 +108,7 @@ def collect(quick: bool | None = None, progress: bool = True) -> dict:
         result = measure.peak_flops(dtype, quick=quick)
         peak[dtype] = {"n": result.details["n"], "best_flops_per_s": result.best,
                        "median_flops_per_s": result.median}
-    triad_all = max(e["best_bytes_per_s"] for e in bandwidth if e["kernel"] == "triad")
+    triad_best = max(e["best_bytes_per_s"] for e in bandwidth if e["kernel"] == "triad")
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
@@ -116,7 +119,7 @@ def collect(quick: bool | None = None, progress: bool = True) -> dict:
         "latency": curve,
         "latency_by_level": latency_by_level(curve, info.cache_bytes),
         "peak_flops": peak,
-        "ridge_flops_per_byte": {d: p["best_flops_per_s"] / triad_all for d, p in peak.items()},
+        "ridge_flops_per_byte": {d: p["best_flops_per_s"] / triad_best for d, p in peak.items()},
         "gpu": gpu.report_part(quick=quick, progress=progress),
     }
 
@@ -159,7 +162,7 @@ def render(report: dict) -> str:
     for dtype, point in report["peak_flops"].items():
         rate = format_rate(point["best_flops_per_s"], "FLOP/s")
         lines.append(f"    {dtype} n={point['n']:<6} {rate:>16}")
-    lines += ["", "  ridge point (peak FLOP/s / all-core triad bandwidth)"]
+    lines += ["", "  ridge point (peak FLOP/s / best triad bandwidth, any thread count)"]
     for dtype, ridge in report["ridge_flops_per_byte"].items():
         lines.append(f"    {dtype}  {ridge:8.1f} FLOP/byte")
     if report.get("gpu"):
@@ -204,11 +207,11 @@ def load(path: str | Path) -> dict:
 
 
 def roofs(report: dict) -> list:
-    """This machine's rooflines (fp64, fp32) from a report, for `roofline.plot`."""
+    """This machine's rooflines (fp64, fp32) from a report, over the best triad bandwidth."""
     from memwall_lab.roofline import Roof
 
-    triad_all = max(e["best_bytes_per_s"] for e in report["bandwidth"] if e["kernel"] == "triad")
-    return [Roof(f"this machine, {dtype}", point["best_flops_per_s"], triad_all)
+    triad_best = max(e["best_bytes_per_s"] for e in report["bandwidth"] if e["kernel"] == "triad")
+    return [Roof(f"this machine, {dtype}", point["best_flops_per_s"], triad_best)
             for dtype, point in report["peak_flops"].items()]
 
 

@@ -23,8 +23,9 @@ class Roof:
     bandwidth_bytes_per_s: float
 
     def __post_init__(self):
+        _check_name("Roof", self.name)
         for field in ("peak_flops_per_s", "bandwidth_bytes_per_s"):
-            check_positive(field, getattr(self, field))
+            object.__setattr__(self, field, check_positive(field, getattr(self, field)))
 
     @property
     def ridge_flops_per_byte(self) -> float:
@@ -55,6 +56,17 @@ class KernelPoint:
     intensity_flops_per_byte: float
     flops_per_s: float
 
+    def __post_init__(self):
+        _check_name("KernelPoint", self.name)
+        for field in ("intensity_flops_per_byte", "flops_per_s"):
+            object.__setattr__(self, field, check_positive(field, getattr(self, field)))
+
+
+def _check_name(what: str, name: object) -> None:
+    """Raise ValueError unless a roof's or kernel's label is a string."""
+    if not isinstance(name, str):
+        raise ValueError(f"{what} name must be a string (the plot label), got {name!r}")
+
 
 def kernel_on_roof(name: str, intensity_flops_per_byte: float, roof: Roof) -> KernelPoint:
     """A predicted kernel: placed at the roofline bound of ``roof`` for its intensity."""
@@ -63,18 +75,42 @@ def kernel_on_roof(name: str, intensity_flops_per_byte: float, roof: Roof) -> Ke
 
 def ridge_point(peak_flops_per_s: float, bandwidth_bytes_per_s: float) -> float:
     """Ridge point in FLOP/byte: peak FLOP/s divided by bandwidth in bytes/s."""
-    if peak_flops_per_s <= 0 or bandwidth_bytes_per_s <= 0:
-        raise ValueError("peak FLOP/s and bandwidth must both be positive")
-    return peak_flops_per_s / bandwidth_bytes_per_s
+    peak = check_positive("peak_flops_per_s", peak_flops_per_s)
+    return peak / check_positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
+
+
+def _check_intensities(intensity_flops_per_byte) -> np.ndarray:
+    """The intensities (FLOP/byte) as a float array, if all are positive finite numbers."""
+    intensity = np.asarray(intensity_flops_per_byte)
+    numeric = intensity.dtype.kind in "iuf"  # not None, strings, bools or Python objects
+    if not numeric or not np.all(np.isfinite(intensity) & (intensity > 0)):
+        raise ValueError("arithmetic intensity must be positive finite numbers (FLOP per "
+                         f"byte), got {intensity_flops_per_byte!r}")
+    return intensity.astype(float)
 
 
 def attainable_flops_per_s(intensity_flops_per_byte, peak_flops_per_s, bandwidth_bytes_per_s):
     """Roofline bound in FLOP/s: min(peak, intensity x bandwidth); works on arrays too."""
-    intensity = np.asarray(intensity_flops_per_byte, dtype=float)
-    if np.any(intensity <= 0):
-        raise ValueError("arithmetic intensity must be positive (FLOP per byte)")
-    bound = np.minimum(peak_flops_per_s, intensity * bandwidth_bytes_per_s)
+    intensity = _check_intensities(intensity_flops_per_byte)
+    peak = check_positive("peak_flops_per_s", peak_flops_per_s)
+    bandwidth = check_positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
+    bound = np.minimum(peak, intensity * bandwidth)
     return float(bound) if bound.ndim == 0 else bound
+
+
+def _check_intensity_range(intensity_range) -> tuple[float, float]:
+    """(low, high) intensities in FLOP/byte for the x axis: positive, finite, low < high."""
+    try:
+        low, high = intensity_range
+    except (TypeError, ValueError):
+        raise ValueError(f"intensity_range must be (low, high) in FLOP/byte, got "
+                         f"{intensity_range!r}") from None
+    low = check_positive("intensity_range low", low)
+    high = check_positive("intensity_range high", high)
+    if low >= high:
+        raise ValueError(f"intensity_range must be (low, high) with low < high, got "
+                         f"{intensity_range!r}")
+    return low, high
 
 
 def plot(
@@ -92,16 +128,19 @@ def plot(
 
     use_course_style()
     roofs, kernels = list(roofs), list(kernels)
-    if not roofs:
-        raise ValueError("plot needs at least one Roof")
-    if ax is None:
-        _, ax = plt.subplots()
+    if not roofs or not all(isinstance(roof, Roof) for roof in roofs):
+        raise ValueError("plot needs a non-empty list of Roof")
+    if not all(isinstance(kernel, KernelPoint) for kernel in kernels):
+        raise ValueError("kernels must be KernelPoint (see kernel_on_roof)")
     if intensity_range is None:
         ridges = [roof.ridge_flops_per_byte for roof in roofs]
         points = [k.intensity_flops_per_byte for k in kernels]
         low = min([0.05, *points]) / 2
         high = max([*ridges, *points]) * 8
         intensity_range = (low, high)
+    intensity_range = _check_intensity_range(intensity_range)
+    if ax is None:
+        _, ax = plt.subplots()
     intensity = np.logspace(np.log10(intensity_range[0]), np.log10(intensity_range[1]), 200)
     for roof in roofs:
         bound = attainable_flops_per_s(

@@ -7,7 +7,9 @@ lesson can print the best, the median and the spread instead of one lucky number
 
 from __future__ import annotations
 
+import difflib
 import math
+import numbers
 import statistics
 import time
 import warnings
@@ -44,27 +46,37 @@ class Samples:
 
 
 def check_count(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
-    """Return `value` if it is an integer in [minimum, maximum], else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise ValueError(f"{name} must be an integer {allowed}, got {value}")
-    return value
+    """Return `value` as an int if it is an integer (numpy's too) in [minimum, maximum]."""
+    allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    count = int(value)
+    if count < minimum or (maximum is not None and count > maximum):
+        raise ValueError(f"{name} must be an integer {allowed}, got {count}")
+    return count
 
 
 def check_positive(name: str, value: object) -> float:
-    """Return `value` as a float if it is a positive finite number, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
+    """Return `value` as a float if it is a positive finite number (numpy's too)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        number = math.inf
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return number
 
 
 def check_choice(name: str, value: object, allowed):
     """Return `value` if it is one of `allowed`, else raise ValueError naming them."""
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+        by_text = {str(item): item for item in allowed}  # match as text, show as given
+        close = difflib.get_close_matches(str(value), list(by_text), n=2)
+        hint = f" (did you mean {' or '.join(repr(by_text[c]) for c in close)}?)" if close else ""
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}{hint}")
     return value
 
 
@@ -72,8 +84,8 @@ def time_call(
     function: Callable[[], object], *, repeats: int = 5, warmup: int = 1, warn: bool = True
 ) -> Samples:
     """Call `function` `warmup` times untimed, then `repeats` times timed; return the samples."""
-    check_count("repeats", repeats, 1, 100_000)
-    check_count("warmup", warmup, 0, 100_000)
+    repeats = check_count("repeats", repeats, 1, 100_000)
+    warmup = check_count("warmup", warmup, 0, 100_000)
     if not callable(function):
         raise ValueError(f"function must be callable, got {type(function).__name__}")
     for _ in range(warmup):

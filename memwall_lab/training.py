@@ -13,15 +13,19 @@ Activation bytes follow Korthikanti et al. 2022 ("Reducing Activation
 Recomputation in Large Transformer Models", arXiv 2205.05198, eq. 1): per layer
 s*b*h*(34 + 5*a*s/h) bytes with 16-bit activations and no recomputation; a fused
 (flash) attention drops the 5*a*s/h term (the stored attention scores); full
-recomputation keeps only each layer's 16-bit input, 2*s*b*h bytes. It was
-derived for GPT-style blocks, so for gated MLPs, GQA or MoE it is an estimate.
+recomputation keeps only each layer's 16-bit input, 2*s*b*h bytes. Of the 34 sbh
+bytes, 32 hold 16 two-byte activations and 2 hold one-byte dropout masks; of the
+5 a s^2 b, 4 hold the two-byte softmax and dropout outputs and 1 the one-byte
+mask. In fp32 the activations double and the masks do not: 66 sbh + 9 a s^2 b,
+66 sbh with flash attention, 4 sbh with full recomputation. It was derived for
+GPT-style blocks, so for gated MLPs, GQA or MoE it is an estimate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memwall_lab.models import Model, param_count
+from memwall_lab.models import Model, as_model, param_count
 from memwall_lab.timing import check_count
 
 # Bytes per parameter: (weights, gradients, optimizer states) by precision and optimizer.
@@ -34,6 +38,12 @@ BYTES_PER_PARAM = {
     ("mixed", "adam"): (2, 2, 12),
 }
 ACTIVATION_MODES = ("stored", "flash", "recompute")
+# Bytes per stored activation element by training precision (masks are 1 byte in both).
+ACTIVATION_ELEMENT_BYTES = {"mixed": 2, "fp32": 4}
+# Korthikanti et al. eq. 1 per layer, split by kind: activation elements and 1-byte mask
+# entries per s*b*h, and per a*s^2*b (the stored attention scores).
+_SBH_ELEMENTS, _SBH_MASK_BYTES = 16, 2
+_SCORE_ELEMENTS, _SCORE_MASK_BYTES = 2, 1
 
 
 @dataclass(frozen=True)
@@ -77,19 +87,30 @@ def bytes_per_param(optimizer: str = "adam", precision: str = "mixed") -> tuple[
     return BYTES_PER_PARAM[(precision, optimizer)]
 
 
-def activation_bytes(model: Model, batch: int, seq_len: int, mode: str = "flash") -> int:
-    """Activation bytes kept for the backward pass (Korthikanti et al. 2022 estimate)."""
-    check_count("batch", batch, 1)
-    check_count("seq_len", seq_len, 1)
+def activation_bytes(
+    model: Model, batch: int, seq_len: int, mode: str = "flash", precision: str = "mixed"
+) -> int:
+    """Activation bytes kept for the backward pass (Korthikanti et al. 2022 estimate).
+
+    ``precision`` "mixed" stores 16-bit activations, "fp32" 4-byte ones.
+    """
+    model = as_model(model)
+    batch = check_count("batch", batch, 1)
+    seq_len = check_count("seq_len", seq_len, 1)
     if mode not in ACTIVATION_MODES:
         raise ValueError(f"mode must be one of {ACTIVATION_MODES}, got {mode!r}")
+    if precision not in ACTIVATION_ELEMENT_BYTES:
+        raise ValueError(f"precision must be one of {tuple(ACTIVATION_ELEMENT_BYTES)}, "
+                         f"got {precision!r}")
+    width = ACTIVATION_ELEMENT_BYTES[precision]
     sbh = seq_len * batch * model.d_model
     if mode == "recompute":
-        per_layer = 2 * sbh
-    elif mode == "flash":
-        per_layer = 34 * sbh
+        per_layer = width * sbh
     else:
-        per_layer = 34 * sbh + 5 * model.n_heads * seq_len * seq_len * batch
+        per_layer = (_SBH_ELEMENTS * width + _SBH_MASK_BYTES) * sbh
+    if mode == "stored":
+        scores = model.n_heads * seq_len * seq_len * batch
+        per_layer += (_SCORE_ELEMENTS * width + _SCORE_MASK_BYTES) * scores
     return model.n_layers * per_layer
 
 
@@ -97,13 +118,18 @@ def training_memory(
     model: Model, batch: int = 1, seq_len: int = 2048, optimizer: str = "adam",
     precision: str = "mixed", activations: str = "flash",
 ) -> TrainingMemory:
-    """Bytes to train ``model`` on one device (no sharding): states + activations."""
+    """Bytes to train ``model`` on one device (no sharding): states + activations.
+
+    ``model`` is a Model or a built-in model's name; activations are 2-byte in
+    "mixed" precision and 4-byte in "fp32" (see ``activation_bytes``).
+    """
     weights, gradients, optimizer_states = bytes_per_param(optimizer, precision)
+    model = as_model(model)
     n = param_count(model)
     return TrainingMemory(
         n_params=n,
         weight_bytes=weights * n,
         gradient_bytes=gradients * n,
         optimizer_bytes=optimizer_states * n,
-        activation_bytes=activation_bytes(model, batch, seq_len, activations),
+        activation_bytes=activation_bytes(model, batch, seq_len, activations, precision),
     )

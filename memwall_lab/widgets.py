@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from memwall_lab import models
 from memwall_lab.roofline import Roof
-from memwall_lab.timing import check_choice
+from memwall_lab.timing import check_choice, check_count, check_positive
 from memwall_lab.units import format_bytes, format_rate, format_seconds
 
 DECODE_MODELS = ("gpt2", "gpt2-xl", "phi-3-mini", "llama-2-7b", "llama-3-8b", "llama-2-13b",
@@ -39,6 +39,8 @@ def decode_readings(
     capacities_bytes: dict[str, int] | None = None,
 ) -> list[DecodeReading]:
     """Place one decode step of `model_name` on each roof: intensity, FLOP/s, tokens/s bound."""
+    if not roofs:
+        raise ValueError("roofs must hold at least one Roof (the machines to compare), got none")
     model = models.get(model_name)
     cost = models.decode_step(model, context_len, batch, dtype)
     capacities_bytes = capacities_bytes or {}
@@ -62,6 +64,9 @@ def decode_readings(
 
 def describe_decode(model_name: str, batch: int, context_len: int, readings) -> str:
     """A few lines of plain text that read out a `decode_readings` result."""
+    if not readings:
+        raise ValueError("readings must hold at least one DecodeReading (from decode_readings "
+                         "with at least one roof), got none")
     first = readings[0]
     lines = [f"{model_name}, batch {batch}, context {context_len} tokens: "
              f"{format_bytes(first.bytes_per_step)} moved per step, "
@@ -99,6 +104,7 @@ def _dashboard(rows, compute):
             text, figure = compute()
         except ValueError as error:
             readout.value = as_preformatted(f"cannot compute this point: {error}")
+            figure_area.clear_output()  # the last figure belongs to another point
             return
         readout.value = as_preformatted(text)
         if figure is not None:
@@ -205,8 +211,7 @@ def training_readings(
 
     optimizer = check_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
     precision = check_choice("precision", precision, TRAINING_PRECISIONS)
-    if not accelerator_bytes > 0:
-        raise ValueError(f"accelerator_bytes must be positive, got {accelerator_bytes!r}")
+    accelerator_bytes = check_positive("accelerator_bytes", accelerator_bytes)
     per_param = training.bytes_per_param(optimizer, precision)
     if isinstance(model_name_or_params, str):
         model = models.get(model_name_or_params)
@@ -308,6 +313,7 @@ def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch:
     """Pick a model (or a parameter count), optimizer and precision: see training memory."""
     import ipywidgets as widgets
 
+    check_choice("model_name", model_name, (*TRAINING_MODELS, CUSTOM_MODEL))
     model_picker = widgets.Dropdown(options=(*TRAINING_MODELS, CUSTOM_MODEL), value=model_name,
                                     description="model")
     params_slider = widgets.FloatLogSlider(value=7.0, base=10, min=-1, max=4, step=0.05,
@@ -347,8 +353,6 @@ KV_DEVICES = ("h100-sxm", "h200", "mi300x")
 KV_CONTEXT_LIMIT_TOKENS = 2**20  # 1,048,576: the dashboard's longest context
 KV_BATCH_LIMIT = 1024
 KV_CONTEXT_CHOICES = tuple(2**power for power in range(7, 21))  # 128 ... 1,048,576 tokens
-
-
 
 
 def _kv_gqa_heads(model: models.Model) -> int:
@@ -474,8 +478,8 @@ def kv_readings(model_name: str, context_len: int, batch: int = 1, kv_dtype: str
     from memwall_lab.timing import check_count
 
     model = kv_model_view(model_name, attention)
-    check_count("context_len (tokens)", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
-    check_count("batch (sequences)", batch, 1, KV_BATCH_LIMIT)
+    context_len = check_count("context_len (tokens)", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
+    batch = check_count("batch (sequences)", batch, 1, KV_BATCH_LIMIT)
     check_choice("kv_dtype", kv_dtype, KV_DTYPES)
     check_choice("weight_dtype", weight_dtype, KV_DTYPES)
     kv = models.kv_cache_bytes(model, context_len, batch, kv_dtype)
@@ -524,6 +528,7 @@ def describe_kv(reading: KVReading) -> str:
     lines = [
         f"{r.model_name} ({label}{_kv_layout(r.model)}), {r.kv_dtype} KV, "
         f"context {r.context_len:,} tokens, batch {r.batch}",
+        f"  attention view '{r.attention}': {KV_ATTENTION_VIEWS[r.attention]}",
         f"  KV per token: {r.kv_bytes_per_token:,} bytes;  KV cache: {_kv_gb(r.kv_bytes)} "
         f"({r.kv_bytes:,} bytes)",
         f"  weights ({r.weight_dtype}): {_kv_gb(r.weight_bytes)};  KV / weights = "
@@ -582,7 +587,13 @@ def kv_dashboard(model_name: str = "llama-3-8b", context_len: int = 8192, batch:
     """Sliders for context (log), batch, model, KV dtype and attention view (lesson 04)."""
     import ipywidgets as widgets
 
+    check_choice("model_name", model_name, KV_MODELS)
+    context_len = check_count("context_len", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
     check_choice("context_len", context_len, KV_CONTEXT_CHOICES)
+    batch = check_count("batch", batch, 1, KV_BATCH_LIMIT)
+    check_choice("batch", batch, BATCH_CHOICES)
+    check_choice("kv_dtype", kv_dtype, KV_DTYPES)
+    check_choice("attention", attention, tuple(KV_ATTENTION_VIEWS))
     wide = {"description_width": "initial"}
     model_picker = widgets.Dropdown(options=KV_MODELS, value=model_name, description="model",
                                     style=wide)

@@ -1,5 +1,7 @@
 """The exercise generator and the nbval-based grader, on small notebooks made here."""
 
+import re
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -136,3 +138,14 @@ def test_student_lines_ignore_pytests_one_line_summary():
                "  - Exercise 2 [triad]: not done yet\n"
                "  + Exercise 2 [triad]: passed\n")
     assert grading._student_lines(failure) == {"Exercise 2 [triad]": "not done yet"}
+
+
+@pytest.mark.parametrize("as_folder", [str, lambda path: path, lambda path: [path]])
+def test_find_solution_takes_one_folder_or_a_list(tmp_path, as_folder):
+    folder = tmp_path / "solutions"
+    folder.mkdir()
+    (folder / "03_decode.ipynb").write_text("{}")
+    found = grading.find_solution(tmp_path / "03_mine.ipynb", as_folder(folder))
+    assert found == folder / "03_decode.ipynb"
+    with pytest.raises(ValueError, match=f"looked for in {re.escape(str(folder))}$"):
+        grading.find_solution(tmp_path / "04_other.ipynb", as_folder(folder))

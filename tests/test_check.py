@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from memwall_lab import check
@@ -106,3 +107,27 @@ def test_a_broken_answer_never_crashes(capsys):
     assert "could not be checked (ZeroDivisionError" in said(capsys)
     check.close("E [z]", lambda: "12", 12.0)
     assert "expected a number" in said(capsys)
+
+
+def test_true_accepts_numpy_bools_from_comparisons(capsys):
+    check.true("E [q]", lambda: np.float64(3.0) > 2.0)  # a numpy comparison: np.True_
+    check.true("E [q]", lambda: np.False_, hint="compare the two times")
+    assert said(capsys).splitlines() == ["E [q]: passed", "E [q]: not yet - compare the two times"]
+
+
+def test_a_failing_reference_is_not_blamed_on_the_answer(capsys):
+    def reference():
+        raise ValueError("bandwidth needs 96 GiB, but at most 4 GiB may be used")
+
+    check.measured("E [bw]", lambda: 30e9, reference)
+    assert said(capsys) == (
+        "E [bw]: not yet - the library could not measure its reference on this machine "
+        "(ValueError('bandwidth needs 96 GiB, but at most 4 GiB may be used')), so your answer "
+        "was not judged: close other programs and run the cell again")
+
+
+def test_a_zero_reference_reading_is_the_machine_s_problem(capsys):
+    check.measured("E [bw]", lambda: 30e9, lambda: 0.0)
+    out = said(capsys)
+    assert "could not measure its reference on this machine (it read 0.0)" in out
+    assert "could not be checked" not in out

@@ -271,3 +271,24 @@ def test_cli_compare_reports_bad_files_and_compares_the_rest(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "broken.json: not valid JSON" in out and "ada" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_integers_too_big_for_a_float_show_a_question_mark(class_folder):
+    huge = make_report()
+    for entry in huge["bandwidth"]:
+        entry["best_bytes_per_s"] = 10**400  # valid JSON; float(10**400) overflows
+    huge["peak_flops"]["fp64"]["best_flops_per_s"] = 10**400
+    huge["ridge_flops_per_byte"]["fp64"] = 10**400
+    huge["latency_by_level"]["dram"]["best_s"] = 10**400
+    huge["machine"]["physical_cores"] = 10**400
+    huge["gpu"] = {"gpu_schema_version": 1, "copy": {"best_bytes_per_s": 10**400},
+                   "matmul": {"bf16": {"best_flops_per_s": 10**400}},
+                   "gemv_turning_batch": 10**400}
+    write(class_folder, "huge.json", huge)
+    lines = []
+    assert compare.run([class_folder], out=lines.append) == 0
+    rows = data_rows("\n".join(lines))
+    (row,) = [row.split() for row in rows if row.startswith("huge")]
+    assert row[-6:] == ["?/8", "?", "?", "?", "?", "?"]
+    assert [r.split()[0] for r in rows] == ["fast", "middle", "slow", "huge"]  # unknown last
+    assert "GPUs" not in "\n".join(lines)

@@ -98,8 +98,34 @@ def test_bad_bandwidth_raises(bandwidth):
     lambda: edge.fits_in_memory(LLAMA3, 0),
     lambda: edge.fits_in_memory(LLAMA3, -16e9),
     lambda: edge.largest_model_that_fits([], 16e9),
-    lambda: edge.largest_model_that_fits(["llama-3-8b"], 16e9),
+    lambda: edge.largest_model_that_fits([7], 16e9),
+    lambda: edge.largest_model_that_fits(["llama-3-8"], 16e9),
 ])
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
+        call()
+
+
+def test_models_and_devices_by_name():
+    assert edge.bytes_per_token("llama-3-8b", "int4", 1024) == 4_149_479_424
+    m1_bound = edge.tokens_per_s_bound("llama-3-8b", "m1", "int4", 1024)
+    assert m1_bound == pytest.approx(68.25e9 / 4_149_479_424)
+    assert edge.memory_needed_bytes("llama-3-8b", "int4", 1024) == (
+        LLAMA3_PARAMS // 2 + 1024 * LLAMA3_KV_PER_TOKEN_FP16)
+    assert not edge.fits_in_memory("llama-3-8b", "m1", "fp16")  # 16.06 GB > 16 GB
+    fitting = edge.largest_model_that_fits(["gpt2-xl", "llama-3-8b"], "raspberry-pi-5", "int4")
+    assert fitting.name == "llama-3-8b"
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: edge.bytes_per_token(None), "model name"),
+    (lambda: edge.memory_needed_bytes(8e9), "model name"),
+    (lambda: edge.tokens_per_s_bound("llama-3-8", 68e9), "llama-3-8b"),
+    (lambda: edge.tokens_per_s_bound(LLAMA3, "m11"), "Closest: m1"),
+    (lambda: edge.tokens_per_s_bound(LLAMA3, object()), "device name"),
+    (lambda: edge.fits_in_memory(LLAMA3, [16e9]), "device name"),
+    (lambda: edge.largest_model_that_fits([None], 16e9), "model name"),
+])
+def test_bad_model_or_device_says_what_is_allowed(call, message):
+    with pytest.raises(ValueError, match=message):
         call()

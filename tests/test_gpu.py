@@ -12,7 +12,7 @@ import types
 import numpy as np
 import pytest
 
-from memwall_lab import compare, gpu, hardware, report
+from memwall_lab import compare, gpu, hardware, measure, report
 from memwall_lab.measure import Measurement
 from memwall_lab.units import format_rate
 
@@ -459,3 +459,33 @@ def test_default_sizes_shrink_to_fit_a_small_device():
     assert matmul.size_bytes <= budget_bytes and matmul.details["n"] % 256 == 0
     points = gpu.gemv_sweep((1, 2), backend=backend, repeats=1)
     assert points[0].details["d"] ** 2 * 2 <= budget_bytes
+
+
+def test_default_link_size_shrinks_to_fit_the_host_memory_budget(monkeypatch):
+    # 64 KiB available: a quarter, 16 KiB, may be used; the default link size is 32 KiB.
+    monkeypatch.setattr(gpu, "DEFAULT_SIZES", {**SMALL_SIZES, "link_bytes": (32768, 32768)})
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: 65536)
+    backend = FakeBackend(free_bytes=80 * 1024**3)
+    result = gpu.host_device_bandwidth(backend=backend, quick=False, repeats=1)
+    assert result.size_bytes == 16384
+    with pytest.raises(ValueError, match="host buffer"):  # an explicit size is not shrunk
+        gpu.host_device_bandwidth(backend=backend, size_bytes=32768, repeats=1)
+    copy = gpu.copy_bandwidth(backend, quick=False, repeats=1)  # device arrays: no host cap
+    assert copy.size_bytes == 64 * 1024
+
+
+def test_measure_all_releases_the_device_memory_when_a_measurement_fails(small_sizes):
+    backend = FakeBackend()
+    backend.matmul = lambda a, b, out: (_ for _ in ()).throw(RuntimeError("CUDA OOM"))
+    with pytest.raises(RuntimeError, match="CUDA OOM"):
+        gpu.measure_all(backend, quick=True)
+    assert backend.log[-1] == "release"
+    fine = FakeBackend()  # and after a success, once
+    gpu.measure_all(fine, quick=True)
+    assert fine.log.count("release") == 1 and fine.log[-1] == "release"
+
+
+def test_roofs_of_an_integer_too_big_for_a_float_are_none():
+    part = {"gpu_schema_version": 1, "copy": {"best_bytes_per_s": 10**400},
+            "matmul": {"bf16": {"best_flops_per_s": 1e15}}}
+    assert gpu.roofs(part) == []

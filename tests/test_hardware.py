@@ -121,3 +121,30 @@ def test_growth_where_our_data_differs_is_as_documented():
 def test_fit_needs_two_points():
     with pytest.raises(ValueError):
         hardware.fit_growth("peak_flops", start_year=2024)
+
+
+def test_memory_families_are_case_insensitive_like_other_lookups():
+    hbm = {"hbm", "hbm2", "hbm2e", "hbm3", "hbm3e", "hbm4"}
+    assert set(hardware.memory_tech_names("hbm")) == hbm
+    assert set(hardware.memory_tech_names(" Hbm ")) == hbm
+    with pytest.raises(ValueError, match=r"Closest: HBM\."):  # the hint keeps the table's case
+        hardware.memory_tech_names("hbx")
+    with pytest.raises(ValueError, match="Known: DDR, GDDR, HBM, LPDDR"):
+        hardware.memory_tech_names(3)
+
+
+def test_closest_names_match_whatever_the_case_of_the_known_names():
+    error = hardware.closest_error("thing", "alpha", ["ALPHA", "Beta"])
+    assert "Closest: ALPHA." in str(error)
+
+
+@pytest.mark.parametrize("years", [{"start_year": "2010"}, {"end_year": "2023"},
+                                   {"start_year": float("nan")}])
+def test_fit_growth_years_must_be_numbers(years):
+    with pytest.raises(ValueError, match="year must be a positive finite number"):
+        hardware.fit_growth("peak_flops", **years)
+
+
+def test_fit_growth_takes_numpy_years():
+    numpy_year = hardware.fit_growth("peak_flops", end_year=np.float64(2023.0))
+    assert numpy_year == hardware.fit_growth("peak_flops", end_year=2023.0)

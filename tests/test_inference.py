@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from memwall_lab import measure
 from memwall_lab.inference import (
+    MAX_SIZED_WEIGHT_BYTES,
     StepBenchmark,
     StepCost,
     TinyTransformer,
@@ -89,6 +91,56 @@ def test_sized_for_lands_near_the_target(target_bytes):
 def test_sized_for_never_goes_below_the_smallest_shape():
     config = TransformerConfig.sized_for(1, layers=1, head_dim=8, vocab=4)
     assert config.d_model == 8
+
+
+def llama_shaped_bytes(d_model, layers=4, head_dim=64, vocab=4096):
+    """fp32 weight bytes of sized_for's shape at d_model (MHA, ffn ~ 8/3 d_model), by hand."""
+    ffn = max(head_dim, round(8 * d_model / 3 / head_dim) * head_dim)
+    per_layer = 4 * d_model * d_model + 3 * d_model * ffn + 2 * d_model
+    return 4 * (layers * per_layer + 2 * vocab * d_model + d_model)
+
+
+@pytest.mark.parametrize("target_bytes", [3e6, 5e7, 7.7e8, 1e13, MAX_SIZED_WEIGHT_BYTES])
+def test_sized_for_picks_the_closest_d_model_even_for_huge_targets(target_bytes):
+    config = TransformerConfig.sized_for(target_bytes)
+    assert config.weight_bytes == llama_shaped_bytes(config.d_model)
+    distance = abs(config.weight_bytes - target_bytes)
+    assert abs(llama_shaped_bytes(config.d_model + 64) - target_bytes) > distance
+    assert abs(llama_shaped_bytes(config.d_model - 64) - target_bytes) >= distance
+
+
+@pytest.mark.parametrize("target_bytes", [True, 2 * MAX_SIZED_WEIGHT_BYTES, 1e30, "1e9"])
+def test_sized_for_rejects_bools_and_targets_beyond_the_maximum(target_bytes):
+    with pytest.raises(ValueError, match="at most 1e\\+15"):
+        TransformerConfig.sized_for(target_bytes)
+
+
+# ---------------------------------------------------------------- the memory budget
+
+
+def fake_budget(monkeypatch, budget_bytes):
+    monkeypatch.setattr(measure, "memory_budget_bytes", lambda: budget_bytes)
+
+
+def test_weights_beyond_the_memory_budget_are_refused(monkeypatch):
+    fake_budget(monkeypatch, 1256 * 4 - 1)  # one byte short of TINY's 1256 fp32 weights
+    with pytest.raises(ValueError, match="building this model"):
+        TinyTransformer(TINY)
+    fake_budget(monkeypatch, 1256 * 4)
+    assert TinyTransformer(TINY).config is TINY
+
+
+def test_kv_cache_beyond_the_memory_budget_is_refused(monkeypatch):
+    model = TinyTransformer(TINY)
+    # K and V x 2 layers x 1 KV head x 8 positions x 4 dims x 4 bytes = 512 bytes a sequence
+    fake_budget(monkeypatch, 3 * 512 - 1)
+    with pytest.raises(ValueError, match="KV cache of 3 sequences"):
+        model.prefill(random_tokens((3, 2)))
+    assert model.kv_cache_bytes == 0
+    with pytest.raises(ValueError, match="KV cache"):
+        model.fill_cache_randomly(3, 4)
+    model.prefill(random_tokens((2, 2)))
+    assert model.kv_cache_bytes == 2 * 512
 
 
 # ---------------------------------------------------------------- the forward pass
@@ -227,6 +279,30 @@ def test_decode_cost_by_hand():
     assert cost.kv_write_bytes == 2 * 64
 
 
+def test_decode_cost_at_an_empty_cache_by_hand():
+    cost = decode_cost(TINY, batch=1, context_len=0)
+    per_layer = (
+        2 * 8 * 8  # query: 1 token
+        + 2 * 2 * 8 * 4  # key and value
+        + 2 * 8 * 8  # output
+        + 2 * (2 * 2 * 1 * 1 * 4)  # 2 heads, 1 query x 1 key (itself), head_dim 4
+        + 3 * 2 * 8 * 12
+    )
+    assert per_layer == 992
+    assert cost.flops == 2 * per_layer + 2 * 8 * 16 == 2240
+    assert cost.kv_read_bytes == cost.kv_write_bytes == 64  # the new token's own K and V
+    assert cost.weight_bytes == (1256 - 16 * 8) * 4 + 8 * 4  # all but embedding + 1 row
+
+
+def test_costs_take_a_model_as_well_as_a_config():
+    model = TinyTransformer(TINY)
+    assert decode_cost(model, batch=2, context_len=4) == decode_cost(TINY, 2, 4)
+    assert decode_cost(model, batch=2, context_len=4).flops == 4992
+    assert prefill_cost(model, batch=1, prompt_len=3).flops == 6592
+    with pytest.raises(ValueError, match="TransformerConfig or TinyTransformer"):
+        decode_cost("llama", batch=1, context_len=1)
+
+
 def test_decode_bytes_grow_linearly_with_context():
     costs = [decode_cost(TINY, batch=3, context_len=n) for n in range(1, 8)]
     steps = np.diff([cost.bytes_moved for cost in costs])
@@ -267,6 +343,14 @@ def test_benchmark_decode_keeps_the_context_fixed():
     result = benchmark_decode(model, batch=2, context_len=6, repeats=4)
     check_benchmark(result, decode_cost(TINY, 2, 6), tokens_per_step=2)
     assert model.context_len == 7  # rewound to 6 before each step, one token added
+
+
+@pytest.mark.filterwarnings("ignore::memwall_lab.timing.NoisyMachineWarning")
+def test_benchmark_decode_from_an_empty_cache():
+    model = TinyTransformer(TINY)
+    result = benchmark_decode(model, batch=1, context_len=0, repeats=2)
+    check_benchmark(result, decode_cost(TINY, 1, 0), tokens_per_step=1)
+    assert result.cost.flops == 2240 and model.context_len == 1
 
 
 # ---------------------------------------------------------------- bad inputs
@@ -322,7 +406,7 @@ def test_bad_decode_inputs_raise():
         lambda: prefill_cost(TINY, batch=0, prompt_len=2),
         lambda: prefill_cost(TINY, batch=1, prompt_len=9),
         lambda: decode_cost(TINY, batch=1.5, context_len=2),
-        lambda: decode_cost(TINY, batch=1, context_len=0),
+        lambda: decode_cost(TINY, batch=1, context_len=-1),
         lambda: decode_cost(TINY, batch=1, context_len=8),  # no room for the new token
         lambda: benchmark_decode("llama", repeats=1),
         lambda: benchmark_prefill(TINY, prompt_len=2, repeats=0),

@@ -1,5 +1,8 @@
+import ctypes
 import json
 import os
+import struct
+import types
 
 import pytest
 
@@ -56,3 +59,90 @@ def test_os_errors_become_reasons(monkeypatch):
     info = machine.describe()
     assert info.cpu_model is None
     assert "permission denied" in info.missing["cpu_model"]
+
+
+# SYSTEM_LOGICAL_PROCESSOR_INFORMATION as 64-bit Windows lays it out (winnt.h), 32 bytes:
+# ULONG_PTR ProcessorMask (8), DWORD Relationship (4), 4 bytes of padding, then a 16-byte
+# union: ProcessorCore {BYTE Flags}, or CACHE_DESCRIPTOR {BYTE Level, BYTE Associativity,
+# WORD LineSize, DWORD Size, PROCESSOR_CACHE_TYPE Type} and 4 bytes of padding.
+def _core(mask):
+    return struct.pack("<QI4xB15x", mask, 0, 1)
+
+
+def _cache(mask, level, size_bytes, kind):
+    return struct.pack("<QI4xBBHII4x", mask, 2, level, 8, 64, size_bytes, kind)
+
+
+def _other(mask, relationship):  # a NUMA node (1) or a package (3)
+    return struct.pack("<QI4x16x", mask, relationship)
+
+
+UNIFIED, INSTRUCTION, DATA = 0, 1, 2
+
+
+def _hybrid_laptop_buffer():
+    """2 P-cores with SMT (processors 0-3) and 2 E-cores (4, 5) sharing a bigger L2."""
+    return b"".join([
+        _core(0b000011), _core(0b001100), _core(0b010000), _core(0b100000),
+        _cache(0b000011, 1, 48 * 1024, DATA), _cache(0b000011, 1, 32 * 1024, INSTRUCTION),
+        _cache(0b001100, 1, 48 * 1024, DATA), _cache(0b010000, 1, 32 * 1024, DATA),
+        _cache(0b001100, 2, 1280 * 1024, UNIFIED), _cache(0b000011, 2, 1280 * 1024, UNIFIED),
+        _cache(0b110000, 2, 2 * 1024**2, UNIFIED),
+        _cache(0b111111, 3, 12 * 1024**2, UNIFIED),
+        _other(0b111111, 1), _other(0b111111, 3),
+    ])
+
+
+@pytest.mark.skipif(ctypes.sizeof(ctypes.c_void_p) != 8, reason="the 64-bit layout")
+def test_windows_processor_information_layout_is_32_bytes():
+    assert ctypes.sizeof(machine._LogicalProcessorInformation) == 32
+    assert len(_core(1)) == len(_cache(1, 1, 1, DATA)) == 32
+
+
+@pytest.mark.skipif(ctypes.sizeof(ctypes.c_void_p) != 8, reason="the 64-bit layout")
+def test_windows_processor_information_gives_cores_and_the_caches_of_processor_0():
+    cores, caches = machine.parse_logical_processor_information(_hybrid_laptop_buffer())
+    assert cores == 4  # 4 RelationProcessorCore entries, whatever their SMT threads
+    # L1 data (not the 32 KiB instruction cache), processor 0's 1.25 MiB L2 (not the
+    # E-cores' larger 2 MiB), the shared 12 MiB L3.
+    assert caches == {"l1d": 48 * 1024, "l2": 1280 * 1024, "l3": 12 * 1024**2}
+
+
+@pytest.mark.skipif(ctypes.sizeof(ctypes.c_void_p) != 8, reason="the 64-bit layout")
+def test_windows_processor_information_without_l3_or_cores():
+    assert machine.parse_logical_processor_information(b"") == (
+        None, {"l1d": None, "l2": None, "l3": None})
+    cores, caches = machine.parse_logical_processor_information(
+        _core(1) + _cache(1, 2, 512 * 1024, UNIFIED))
+    assert (cores, caches) == (1, {"l1d": None, "l2": 512 * 1024, "l3": None})
+    with pytest.raises(ValueError, match="whole 32-byte entries"):
+        machine.parse_logical_processor_information(_core(1)[:20])
+
+
+def _as_windows(monkeypatch, processor_information):
+    monkeypatch.setattr(machine, "sys", types.SimpleNamespace(platform="win32"))
+    monkeypatch.setattr(machine, "_windows_processor_information", processor_information)
+    monkeypatch.setattr(machine, "_memory", lambda: (None, None))
+
+
+@pytest.mark.skipif(ctypes.sizeof(ctypes.c_void_p) != 8, reason="the 64-bit layout")
+def test_describe_on_windows_reads_cores_and_caches(monkeypatch):
+    _as_windows(monkeypatch, _hybrid_laptop_buffer)
+    info = machine.describe()
+    assert info.physical_cores == 4
+    assert info.cache_bytes == {"l1d": 48 * 1024, "l2": 1280 * 1024, "l3": 12 * 1024**2}
+    assert not any(key.startswith("cache_bytes") for key in info.missing)
+
+
+@pytest.mark.parametrize("error", [AttributeError("windll"), OSError("[WinError 5] denied"),
+                                   lambda: b"\x00" * 7])
+def test_a_failing_windows_call_is_a_reason_not_a_crash(monkeypatch, error):
+    def broken():
+        if callable(error):
+            return error()
+        raise error
+
+    _as_windows(monkeypatch, broken)
+    info = machine.describe()
+    assert info.physical_cores is None and info.cache_bytes["l3"] is None
+    assert "GetLogicalProcessorInformation failed" in info.missing["cache_bytes.l3"]

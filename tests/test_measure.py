@@ -1,5 +1,9 @@
+import dataclasses
+import tracemalloc
+
 import numpy as np
 import pytest
+import threadpoolctl
 
 from memwall_lab import measure
 
@@ -126,3 +130,111 @@ def test_repr_is_friendly():
 def test_bad_input_raises_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _fake_machine(monkeypatch, last_level_bytes, available_bytes):
+    """Make measure see a last-level cache and available RAM of the given sizes in bytes."""
+    info = measure.machine.describe()
+    caches = {"l1d": 48 * 1024, "l2": 1024**2, "l3": last_level_bytes}
+    monkeypatch.setattr(measure.machine, "describe",
+                        lambda: dataclasses.replace(info, cache_bytes=caches))
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: available_bytes)
+
+
+def test_default_arrays_shrink_to_fit_a_small_memory_budget(monkeypatch):
+    # 32 MiB L3 asks for 128 MiB arrays; 120 MB free gives a 30 MB budget, 10 MB per array
+    # for 3 arrays: 9 whole 1 MiB triad blocks.
+    _fake_machine(monkeypatch, 32 * MIB, 120_000_000)
+    assert measure.fitted_array_bytes() == 9 * MIB
+    result = measure.bandwidth("copy", threads=1, repeats=1)
+    assert result.size_bytes == 9 * MIB
+    assert result.details["counted_bytes"] == 2 * 9 * MIB
+    assert result.details["below_4x_last_cache"] is True
+    with pytest.raises(ValueError, match="with 2 arrays needs 32 MiB"):  # explicit: no shrinking
+        measure.bandwidth("copy", array_bytes=16 * MIB)
+
+
+def test_default_arrays_keep_stream_rule_where_memory_allows(monkeypatch):
+    _fake_machine(monkeypatch, 2 * MIB, 16 * 1024**3)  # 4x 2 MiB < 32 MiB: the floor wins
+    assert measure.fitted_array_bytes() == 32 * MIB
+    _fake_machine(monkeypatch, 32 * MIB, 16 * 1024**3)  # a 4 GiB budget: 4 x 32 MiB fits
+    assert measure.fitted_array_bytes() == 128 * MIB
+
+
+def test_below_4x_last_cache_compares_the_arrays_with_4x_the_cache(monkeypatch):
+    _fake_machine(monkeypatch, 2 * MIB, 16 * 1024**3)
+    at_rule = measure.bandwidth("copy", threads=1, array_bytes=8 * MIB, repeats=1)
+    assert at_rule.details["below_4x_last_cache"] is False
+    below = measure.bandwidth("copy", threads=1, array_bytes=7 * MIB, repeats=1)
+    assert below.details["below_4x_last_cache"] is True
+
+
+@pytest.mark.parametrize("kernel, arrays", [("copy", 2), ("scale", 2), ("add", 3), ("triad", 3)])
+def test_bandwidth_allocates_only_the_arrays_its_kernel_names(monkeypatch, kernel, arrays):
+    full = np.full
+    made = []
+    monkeypatch.setattr(measure.np, "full", lambda *a, **k: made.append(a) or full(*a, **k))
+    checked = []
+    monkeypatch.setattr(measure, "check_fits", lambda size, what: checked.append(size))
+    measure.bandwidth(kernel, threads=1, array_bytes=8 * MIB, repeats=1)
+    assert len(made) == arrays
+    assert checked == [arrays * 8 * MIB]
+
+
+@pytest.mark.parametrize("size_bytes", [0, 32, 127])
+def test_chase_array_needs_two_cache_lines(size_bytes):
+    with pytest.raises(ValueError, match="2 cache lines"):
+        measure.chase_array(size_bytes)
+
+
+def test_chase_array_of_two_lines_is_a_cycle():
+    chain = measure.chase_array(128)
+    start = measure.CHAIN_OFFSET_WORDS
+    assert int(chain[int(chain[start])]) == start and int(chain[start]) == start + 8
+
+
+def test_chase_peak_bytes_is_the_real_peak():
+    size_bytes = 8 * MIB
+    # 131072 lines: chain (512 + 8 x 131072) words of 8 bytes, plus one int64 per line.
+    expected = (512 + 8 * 131072) * 8 + 131072 * 8
+    assert measure.chase_peak_bytes(size_bytes) == expected == 9_441_280
+    measure.chase_array(4096)  # first-call imports and caches stay out of the count
+    tracemalloc.start()
+    try:
+        measure.chase_array(size_bytes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert expected <= peak <= expected + 64 * 1024
+
+
+def test_latency_checks_the_chase_peak_not_just_the_size(monkeypatch):
+    size_bytes = 8 * MIB
+    monkeypatch.setattr(measure, "memory_budget_bytes", lambda: size_bytes + 4096)
+    with pytest.raises(ValueError, match="latency needs 9"):
+        measure.latency(size_bytes)
+    sizes = measure.default_latency_sizes(quick=False)
+    assert sizes[-1] == 4 * MIB  # 8 MiB would peak at 9 MiB
+
+
+def test_peak_flops_records_the_threads_the_blas_reports(monkeypatch):
+    result = measure.peak_flops("fp64", n=64, repeats=1, threads=1)
+    blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    assert result.threads == (1 if blas else None)
+    assert result.details["threads_requested"] == 1
+    monkeypatch.setattr(measure, "_blas_threads", lambda: None)  # e.g. Apple Accelerate
+    unseen = measure.peak_flops("fp64", n=64, repeats=1, threads=3)
+    assert unseen.threads is None and unseen.details["threads_requested"] == 3
+    assert "threads unknown" in repr(unseen)
+
+
+def test_blas_threads_reads_the_blas_inside_a_limit():
+    if not [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]:
+        pytest.skip("threadpoolctl sees no BLAS here")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert measure._blas_threads() == 1
+
+
+def test_peak_flops_names_a_bad_dtype_as_a_dtype():
+    with pytest.raises(ValueError, match=r"unknown dtype 'fp16'.*\['fp32', 'fp64'\]"):
+        measure.peak_flops("fp16")

@@ -1,8 +1,10 @@
 """models.py against hand arithmetic from the configs and against published counts."""
 
+import dataclasses
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,15 +32,6 @@ KV_BYTES_PER_TOKEN_FP16 = {
     "gemma-2-9b": 2 * 42 * 8 * 256 * 2,
     "phi-3-mini": 2 * 32 * 32 * 96 * 2,
     "deepseek-v3": 61 * (512 + 64) * 2,  # 70272
-}
-
-# Published totals (model cards, papers, openai/gpt-2 checkpoint names), not our CSV.
-PUBLISHED_PARAMS = {
-    "gpt2": 124e6, "gpt2-medium": 355e6, "gpt2-large": 774e6, "gpt2-xl": 1558e6,
-    "gpt-3-175b": 175e9, "llama-2-7b": 6.74e9, "llama-2-13b": 13.02e9, "llama-2-70b": 68.98e9,
-    "llama-3-8b": 8.03e9, "llama-3-70b": 70.55e9, "llama-3.1-405b": 405.85e9,
-    "mistral-7b": 7.24e9, "mixtral-8x7b": 46.7e9, "qwen2.5-7b": 7.61e9, "qwen2.5-72b": 72.7e9,
-    "gemma-2-9b": 9.24e9, "phi-3-mini": 3.82e9, "deepseek-v3": 671e9,
 }
 
 H100 = hardware.get("h100-sxm")
@@ -78,11 +71,23 @@ def test_unknown_model_lists_close_matches():
 # ---------------------------------------------------------------- parameter counts
 
 
-@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+# The published columns of models.csv come from model cards and papers; param_count comes
+# from the config columns, so comparing them checks the architecture arithmetic.
+@pytest.mark.parametrize("name", sorted(models.published_params()))
 def test_param_count_matches_published_within_1_percent(name):
+    published_total, published_active = models.published_params()[name]
     count = models.param_count(models.get(name))
     assert isinstance(count, int)
-    assert count == pytest.approx(PUBLISHED_PARAMS[name], rel=0.01)
+    assert count == pytest.approx(published_total, rel=0.01)
+    if published_active is not None:  # DeepSeek-V3's "37B" is rounded: 2 % (see below)
+        assert models.active_param_count(models.get(name)) == pytest.approx(published_active,
+                                                                            rel=0.02)
+
+
+def test_published_params_cover_every_model():
+    assert set(models.published_params()) == set(models.names())
+    assert models.published_params()["llama-2-7b"] == (6_740_000_000, None)
+    assert models.published_params()["mixtral-8x7b"] == (46_700_000_000, 12_900_000_000)
 
 
 def test_gpt2_param_count_by_hand():
@@ -274,6 +279,37 @@ def test_compute_dtype_fallback():
     assert models.peak_flops_for(H100, "fp8") == 1979e12
 
 
+def test_fp32_never_falls_back_to_a_narrower_peak():
+    b200 = hardware.get("b200")  # accelerators.csv: no fp32 column; bf16 = fp16 = 2250 TFLOP/s
+    with pytest.raises(ValueError, match="has: bf16, fp16, fp8, int8"):
+        models.peak_flops_for(b200, "fp32")
+    with pytest.raises(ValueError, match="fp32"):
+        models.prefill_time(models.get("llama-3-8b"), b200, 1000, dtype="fp32")
+    with pytest.raises(ValueError, match="fp32"):
+        models.peak_flops_for(hardware.get("tpu-v5e"), "fp32")
+    assert models.peak_flops_for(b200, "int4") == 2250e12  # narrower data: the 16-bit rate
+    assert models.peak_flops_for(hardware.get("tpu-v5e"), "fp16") == 197e12  # bf16, as wide
+    assert models.peak_flops_for(hardware.get("a100-80gb"), "fp32") == 19.5e12
+    assert models.peak_flops_for(hardware.get("v100"), "bf16") == 125e12  # fp16 units
+
+
+def test_mla_prefill_attends_up_projected_and_decode_over_the_latent():
+    # DeepSeek-V3 config.json: 128 heads, 61 layers, kv_lora_rank 512, qk_rope 64,
+    # qk_nope 128, v_head_dim 128.
+    deepseek = models.get("deepseek-v3")
+    latent_per_key = 2 * 128 * ((512 + 64) + 512)  # score + value FLOPs per key per layer
+    up_projected_per_key = 2 * 128 * ((128 + 64) + 128)
+    decode = models.decode_step(deepseek, context_len=1)  # two keys: the cached one and itself
+    weight_flops = decode.flops - latent_per_key * 61 * 2
+    prompt = 1000
+    prefill = models.prefill(deepseek, prompt)
+    assert prefill.flops - prompt * weight_flops == up_projected_per_key * 61 * 1000 * 1001 // 2
+    llama = models.get("llama-2-7b")  # no MLA: both phases use head_dim 128
+    per_key = 2 * 32 * (128 + 128)
+    llama_weight_flops = models.decode_step(llama, 1).flops - per_key * 32 * 2
+    assert models.prefill(llama, 10).flops - 10 * llama_weight_flops == per_key * 32 * 55
+
+
 def test_critical_batch_turns_compute_bound():
     model = models.get("llama-3-8b")
     critical = models.decode_critical_batch(model, H100, context_len=128)
@@ -362,6 +398,56 @@ def test_bad_context_or_batch(bad):
         models.prefill(model, 128, bad)
 
 
+def test_models_and_devices_by_name():
+    assert models.kv_cache_bytes("llama-3-8b", 1024) == 1024 * 131_072
+    assert models.param_count("Llama-2-7B") == 6_738_415_616
+    by_name = models.decode_time("llama-3-70b", "h100-sxm", 4096)
+    assert by_name.seconds_memory == pytest.approx((2 * 70_553_706_496 + 4097 * 327_680) / 3.35e12)
+    assert models.max_batch("llama-2-7b", "h100-sxm", 4096) == 30
+    assert models.peak_flops_for("h100-sxm", "fp8") == 1979e12
+    assert models.as_model(models.get("gpt2")) is models.get("gpt2")
+    assert models.as_device(H100) is H100
+
+
+@pytest.mark.parametrize("call", [
+    lambda: models.kv_cache_bytes(None, 1024),
+    lambda: models.decode_step(7, 1024),
+    lambda: models.param_count({"name": "gpt2"}),
+    lambda: models.decode_time(models.get("gpt2"), 3.35e12, 1024),
+    lambda: models.step_time(models.decode_step("gpt2", 1), None),
+    lambda: models.max_batch("gpt2", object(), 1024),
+    lambda: models.decode_critical_batch("gpt2", ["h100-sxm"], 128),
+])
+def test_bad_model_or_device_says_what_is_allowed(call):
+    with pytest.raises(ValueError, match="model name|device name"):
+        call()
+
+
+def test_unknown_model_or_device_name_lists_close_matches():
+    with pytest.raises(ValueError, match="llama-3-8b"):
+        models.kv_cache_bytes("llama-3-8", 1024)
+    with pytest.raises(ValueError, match="h100-sxm"):
+        models.decode_time("llama-3-8b", "h100-smx", 1024)
+
+
+@pytest.mark.parametrize("count", [-3, -1, 2.5, 4.0, "4", None, True])
+def test_bytes_for_needs_a_whole_count(count):
+    with pytest.raises(ValueError, match="n_elements"):
+        models.bytes_for(count, "int4")
+
+
+def test_bytes_for_zero_and_exact_counts():
+    assert models.bytes_for(0, "int4") == 0
+    assert models.bytes_for(5, "fp16") == 10
+    assert models.bytes_for(5, "int4") == 3  # 20 bits -> 3 bytes
+
+
+@pytest.mark.parametrize("dtype", [["fp16"], None, 16, b"fp16"])
+def test_dtype_must_be_a_string(dtype):
+    with pytest.raises(ValueError, match="fp16"):
+        models.dtype_bits(dtype)
+
+
 def test_unknown_dtype_names_closest():
     with pytest.raises(ValueError, match="fp16"):
         models.kv_cache_bytes(models.get("gpt2"), 10, dtype="fp61")
@@ -395,3 +481,13 @@ def test_custom_model_is_frozen_and_counts_by_hand():
     per_layer = 4 * d * d + 3 * d * ffn + 2 * d
     assert models.param_count(model) == layers * per_layer + 2 * vocab * d + d
     assert model.head_dim == 32
+
+
+def test_numpy_integers_become_exact_python_ints():
+    # int32 arithmetic would wrap round silently; the library converts to Python ints first
+    model = models.get("llama-2-7b")
+    by_hand = 2 * 32 * 32 * 128 * 2 * 4096 * (1 << 20)  # K+V x layers x heads x dims x fp16
+    got = models.kv_cache_bytes(model, np.int32(4096), np.int32(1 << 20))
+    assert got == by_hand and type(got) is int
+    custom = dataclasses.replace(model, name="np", d_model=np.int64(4096), head_dim=None)
+    assert type(custom.d_model) is int and custom.head_dim == 128

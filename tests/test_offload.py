@@ -1,8 +1,10 @@
 """Offload, quantization and disaggregation cost models (lesson 06) against hand arithmetic."""
 
+import dataclasses
 import math
 import os
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -318,3 +320,57 @@ def test_disaggregation_dashboard_builds_and_reacts():
     assert "over pcie4-x16" in readout.value
     output_slider.value = 16
     assert "answers ~16 tokens" in readout.value
+
+
+# ---------------------------------------------------------------- fixes: names, numbers, limits
+
+
+def test_one_dtype_or_link_name_is_not_split_into_letters():
+    (row,) = offload.quantized_decode(LLAMA2, H100, dtypes="int4")
+    assert row.dtype == "int4"
+    assert row.weight_bytes == (models.param_count(LLAMA2) + 1) // 2  # half a byte each
+    tiers = offload.sourced_tiers("h100-sxm", "pcie5-x16")
+    assert [t.name for t in tiers] == ["NVIDIA H100 SXM HBM3", "pcie5-x16"]
+    assert [t.bandwidth_bytes_per_s for t in tiers] == [3.35e12, 63e9]
+
+
+def test_numpy_integers_give_exact_python_ints():
+    # 4 sequences x 4,096 tokens x 524,288 bytes = 8,589,934,592: past the int32 range
+    kv = offload.kv_offload(LLAMA2, np.int32(4096), np.int32(4096), PCIE4_BYTES_PER_S,
+                            batch=np.int32(4))
+    assert kv.offloaded_kv_bytes == 4 * 4096 * LLAMA2_KV_PER_TOKEN == 8_589_934_592
+    assert type(kv.offloaded_kv_bytes) is int and type(kv.batch) is int
+    step = offload.offloaded_batch_step(LLAMA2, H100, PCIE4, np.int64(2), np.int64(512))
+    assert type(step.batch) is int and type(step.context_len) is int
+    assert step.needed_device_bytes == 2 * 513 * LLAMA2_KV_PER_TOKEN
+
+
+def test_a_decode_step_at_context_len_needs_room_for_context_len_plus_one_tokens():
+    # the step reads 1,024 cached tokens and writes the 1,025th: weights + 1,025 tokens of KV
+    weights = models.weight_bytes(LLAMA2, "fp16")
+    needed = weights + 1025 * LLAMA2_KV_PER_TOKEN
+    exact_fit = dataclasses.replace(H100, capacity_bytes=float(needed))
+    one_short = dataclasses.replace(H100, capacity_bytes=float(needed - 1))
+    (fits,) = offload.quantized_decode(LLAMA2, exact_fit, 1024, dtypes="fp16")
+    (misses,) = offload.quantized_decode(LLAMA2, one_short, 1024, dtypes="fp16")
+    assert fits.fits and not misses.fits
+    with pytest.raises(ValueError, match="context_len"):
+        offload.largest_offloaded_batch(LLAMA2, H100, 0)  # no step runs at context 0
+
+
+def test_request_stream_token_means_have_a_maximum():
+    assert offload.request_stream(1, 1.0, 1_000_000, 1_000_000)[0].output_tokens >= 500_000
+    with pytest.raises(ValueError, match="mean_output_tokens must be an integer between 1 and "
+                                         "1000000, got 100000000"):
+        offload.request_stream(1, 1.0, 10, 10**8)
+    with pytest.raises(ValueError, match="mean_prompt_tokens"):
+        offload.request_stream(1, 1.0, 1_000_001, 10)
+
+
+def test_a_simulation_too_long_to_finish_is_refused():
+    # 20,000,001 output tokens would take a decode step each: refused before it starts
+    requests = [offload.Request(0, 0.0, 10, 10_000_000), offload.Request(1, 1.0, 10, 10_000_001)]
+    for simulate in (lambda: offload.simulate_colocated(requests, LLAMA3, H100),
+                     lambda: offload.simulate_disaggregated(requests, LLAMA3, H100, PCIE4)):
+        with pytest.raises(ValueError, match="20,000,001 output tokens"):
+            simulate()

@@ -89,3 +89,46 @@ def test_load_rejects_deeply_nested_json(tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
         report.load(path)
+
+
+def test_latency_by_level_of_an_empty_curve_is_empty():
+    assert report.latency_by_level([], {"l1d": 48 * 1024, "l2": 2**20}) == {}
+
+
+def test_ridge_is_labelled_as_the_best_triad_it_uses():
+    from test_compare import make_report
+
+    text = report.render(make_report())
+    assert "peak FLOP/s / best triad bandwidth, any thread count" in text
+    assert "all-core" not in text and "all-core" not in report.__doc__
+
+
+def _no_measuring(monkeypatch):
+    def measure_nothing(**kwargs):
+        raise AssertionError("measured before checking where the files go")
+
+    monkeypatch.setattr(report, "collect", measure_nothing)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--json", "{missing}/me.json"], "does not exist"),
+    (["--plot", "{missing}/me.png"], "does not exist"),
+    (["--plot", "{tmp}/me.svg"], "ending in .png"),
+    (["--json", "{tmp}"], "is a folder"),
+])
+def test_cli_report_checks_its_output_paths_before_measuring(
+        monkeypatch, capsys, tmp_path, options, message):
+    _no_measuring(monkeypatch)
+    paths = {"missing": tmp_path / "missing", "tmp": tmp_path}
+    argv = ["report", "--quick", *(option.format(**paths) for option in options)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_missing_notebook_is_one_line_not_a_traceback(tmp_path, capsys):
+    missing = tmp_path / "missing.ipynb"
+    assert cli.main(["refresh-outputs", "--no-execute", str(missing)]) == 2
+    assert cli.main(["refresh-outputs", str(missing)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"memwall-lab: {missing}: No such file or directory"] * 2

@@ -57,3 +57,55 @@ def test_plot_several_devices_with_kernels():
     plt.close(fig)
     with pytest.raises(ValueError):
         roofline.plot([])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: roofline.attainable_flops_per_s(1.0, -5.0, 1.0),  # was -5.0
+    lambda: roofline.attainable_flops_per_s(1.0, 100.0, float("nan")),
+    lambda: roofline.attainable_flops_per_s(1.0, "100", 10.0),  # was a numpy TypeError
+    lambda: roofline.attainable_flops_per_s(None, 100.0, 10.0),  # was nan
+    lambda: roofline.attainable_flops_per_s("2", 100.0, 10.0),
+    lambda: roofline.attainable_flops_per_s(np.array([1.0, np.nan]), 100.0, 10.0),
+    lambda: roofline.attainable_flops_per_s(np.array([1.0, np.inf]), 100.0, 10.0),
+    lambda: roofline.ridge_point(float("nan"), 1.0),  # was nan
+    lambda: roofline.ridge_point(100.0, None),
+])
+def test_bad_roofline_numbers_raise_value_error(call):
+    with pytest.raises(ValueError, match="positive finite"):
+        call()
+
+
+def test_numpy_numbers_work_and_are_stored_as_floats():
+    roof = roofline.Roof("me", np.float32(1e11), 2e10)
+    assert type(roof.peak_flops_per_s) is float
+    assert roof.ridge_flops_per_byte == pytest.approx(5.0, rel=1e-6)  # 1e11 / 2e10
+    assert roofline.attainable_flops_per_s(np.float32(2.0), np.int64(100), 10.0) == 20.0
+    assert roofline.attainable_flops_per_s(np.array([1, 20]), 100.0, 10.0).tolist() == [10.0,
+                                                                                         100.0]
+
+
+@pytest.mark.parametrize("fields", [
+    ("k", 0.0, 1e9), ("k", -1.0, 1e9), ("k", float("nan"), 1e9), ("k", 1.0, 0.0),
+    ("k", None, 1e9), (None, 1.0, 1e9),
+])
+def test_kernel_points_need_a_name_and_positive_finite_numbers(fields):
+    with pytest.raises(ValueError):
+        roofline.KernelPoint(*fields)
+
+
+@pytest.mark.parametrize("intensity_range", [(0.0, 10.0), (10.0, 1.0), (1.0, float("inf")),
+                                             (1.0,), 5.0])
+def test_plot_rejects_a_bad_intensity_range(intensity_range):
+    roof = roofline.Roof("toy", 100.0, 10.0)
+    open_figures = len(plt.get_fignums())
+    with pytest.raises(ValueError, match="intensity_range"):
+        roofline.plot([roof], intensity_range=intensity_range)
+    assert len(plt.get_fignums()) == open_figures, "no figure is opened for bad input"
+
+
+def test_plot_rejects_what_is_not_a_roof_or_a_kernel():
+    roof = roofline.Roof("toy", 100.0, 10.0)
+    with pytest.raises(ValueError, match="Roof"):
+        roofline.plot([roof, "h100-sxm"])
+    with pytest.raises(ValueError, match="KernelPoint"):
+        roofline.plot([roof], [("gemv", 0.0, 1.0)])

@@ -1,9 +1,18 @@
 import time
 import warnings
 
+import numpy as np
 import pytest
 
-from memwall_lab.timing import NoisyMachineWarning, Samples, check_count, time_call
+from memwall_lab.timing import (
+    NoisyMachineWarning,
+    Samples,
+    check_choice,
+    check_count,
+    check_positive,
+    time_call,
+)
+from memwall_lab.units import format_bytes, format_rate, format_seconds
 
 
 def test_samples_statistics_by_hand():
@@ -51,3 +60,63 @@ def test_check_count_range_message():
     with pytest.raises(ValueError, match="between 1 and 4"):
         check_count("threads", 9, 1, 4)
     assert check_count("threads", 4, 1, 4) == 4
+
+
+def test_check_count_accepts_numpy_integers_and_returns_an_int():
+    count = check_count("size_bytes", np.int64(16384), 4096)
+    assert count == 16384 and type(count) is int
+    assert type(check_count("threads", np.uint8(2), 1, 4)) is int
+    with pytest.raises(ValueError, match="between 1 and 4, got 9"):
+        check_count("threads", np.int64(9), 1, 4)
+    with pytest.raises(ValueError, match="must be an integer"):
+        check_count("threads", np.True_, 1, 4)  # a numpy bool is not a count
+
+
+def test_check_count_wrong_type_message_states_the_whole_range():
+    with pytest.raises(ValueError, match=r"threads must be an integer between 1 and 4, got 1\.5"):
+        check_count("threads", 1.5, 1, 4)
+
+
+def test_check_positive_accepts_numpy_reals_and_returns_a_float():
+    value = check_positive("peak", np.float32(0.5))
+    assert value == 0.5 and type(value) is float
+    assert check_positive("bandwidth", np.int64(3)) == 3.0
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), np.float64("nan"), np.True_, "1"])
+def test_check_positive_rejects_huge_ints_and_non_numbers_with_value_error(value):
+    with pytest.raises(ValueError, match="positive finite number"):
+        check_positive("peak", value)
+
+
+def test_check_choice_suggests_the_closest_name_and_lists_all():
+    assert check_choice("cache", "warm", ("warm", "cold")) == "warm"
+    with pytest.raises(ValueError, match=r"warm, cold; got 'wram' \(did you mean 'warm'\?\)"):
+        check_choice("cache", "wram", ("warm", "cold"))
+    with pytest.raises(ValueError, match=r"got 'xyz'$"):  # nothing close: no guess
+        check_choice("cache", "xyz", ("warm", "cold"))
+
+
+# ---------------------------------------------------------------- units.py (formatting)
+
+
+def test_format_docstring_examples():
+    assert format_bytes(33554432) == "32 MiB"  # 32 x 1024**2
+    assert format_rate(1.2e10, "B/s") == "12 GB/s"
+    assert format_seconds(8.5e-8) == "85 ns"
+
+
+def test_format_just_below_a_unit_boundary_moves_up_a_unit():
+    assert format_rate(999.6e9, "B/s") == "1 TB/s"  # 999.6 GB/s rounds to 1000 at 3 digits
+    assert format_rate(999.4e9, "B/s") == "999 GB/s"  # ordinary values print as before
+    assert format_bytes(1048575) == "1.0 MiB"  # 1048575 / 1024 = 1023.999 KiB rounds to 1024.0
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_seconds(0.9996) == "1 s"  # 999.6 ms rounds to 1000 at 3 digits
+    assert format_seconds(0.9994) == "999 ms"
+
+
+def test_format_non_finite_values_read_plainly():
+    assert format_bytes(float("nan")) == "nan B"
+    assert format_bytes(float("inf")) == "inf B"
+    assert format_rate(float("nan"), "B/s") == "nan B/s"
+    assert format_seconds(float("-inf")) == "-inf s"

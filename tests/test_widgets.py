@@ -56,3 +56,23 @@ def test_dashboard_builds_without_a_browser():
     assert "llama-2-7b, batch 64," in readout.value
     model_picker.value = "gpt2"
     assert "gpt2, batch 64," in readout.value
+
+
+def test_no_roofs_or_no_readings_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least one Roof"):
+        widgets.decode_readings("gpt2", 1, 512, [])
+    with pytest.raises(ValueError, match="at least one DecodeReading"):
+        widgets.describe_decode("gpt2", 1, 512, [])
+
+
+@pytest.mark.parametrize("accelerator_bytes", [None, "80e9", float("inf"), 0, -80e9])
+def test_training_accelerator_bytes_must_be_a_positive_number(accelerator_bytes):
+    with pytest.raises(ValueError, match="accelerator_bytes must be a positive"):
+        widgets.training_readings("gpt2-xl", accelerator_bytes=accelerator_bytes)
+
+
+def test_training_dashboard_names_the_models_it_offers():
+    with pytest.raises(ValueError, match="gpt2-xl"):
+        widgets.training_dashboard(model_name="gpt2")
+    box = widgets.training_dashboard(model_name=widgets.CUSTOM_MODEL)
+    assert "billion parameters" in box.children[2].value

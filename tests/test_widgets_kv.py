@@ -138,3 +138,33 @@ def test_dashboard_builds_and_follows_the_context_slider():
     assert "MLA, 512+64" in readout.value
     dtype_picker.value = "int4"
     assert "int4 KV" in readout.value
+
+
+@pytest.mark.parametrize(("arguments", "named"), [
+    ({"model_name": "llama-3.1-8b"}, "llama-3-8b"),
+    ({"batch": 3}, "batch must be one of 1, 2, 4"),
+    ({"batch": 4.0}, "batch must be an integer"),
+    ({"context_len": 8000}, "context_len must be one of 128"),
+    ({"kv_dtype": "fp12"}, "int4"),
+    ({"attention": "sparse"}, "mqa"),
+])
+def test_dashboard_bad_arguments_name_the_allowed_values(arguments, named):
+    with pytest.raises(ValueError, match=named):
+        widgets.kv_dashboard(**arguments)
+
+
+def test_readout_explains_the_attention_view():
+    text = widgets.describe_kv(widgets.kv_readings("llama-3-70b", 4096, 1, "fp16", "mqa"))
+    assert "attention view 'mqa': multi-query: one K and one V shared by every query head" in text
+
+
+def test_dashboard_clears_the_old_figure_when_a_point_cannot_be_computed():
+    box = widgets.kv_dashboard("llama-3-8b", context_len=8192)
+    attention_picker, figure_area = box.children[0].children[1], box.children[-1]
+    clears = []
+    figure_area.clear_output = lambda **options: clears.append(options)
+    attention_picker.value = "mla"  # llama-3-8b has no MLA latent: cannot compute
+    assert "cannot compute this point" in box.children[2].value
+    assert clears == [{}]
+    attention_picker.value = "mqa"
+    assert clears == [{}, {"wait": True}]

@@ -1,10 +1,10 @@
-"""Lesson 05's training-memory readout, checked against hand arithmetic (no browser needed)."""
+"""Lesson 05's training memory (training.py and its readout) against hand arithmetic."""
 
 import math
 
 import pytest
 
-from memwall_lab import models, widgets
+from memwall_lab import models, training, widgets
 
 
 def test_mixed_precision_adam_is_16_bytes_per_parameter():
@@ -104,3 +104,45 @@ def test_dashboard_builds_and_its_readout_follows_the_controls():
     params_slider.value = 1000.0
     assert "1,000 billion parameters" in readout.value
     assert "far beyond one device" in readout.value
+
+
+# ---------------------------------------------------------------- training module
+
+def test_fp32_activations_are_four_bytes_and_masks_stay_one():
+    # Korthikanti et al. per layer: 32 sbh bytes of 2-byte tensors + 2 sbh of 1-byte masks;
+    # 4 a s^2 b of 2-byte scores + 1 a s^2 b of mask. fp32 doubles only the tensors.
+    llama = models.get("llama-3-8b")
+    s, b, h, a, layers = 4096, 1, 4096, 32, 32
+    fp32 = training.training_memory(llama, b, s, precision="fp32")
+    assert fp32.activation_bytes == layers * 66 * s * b * h == 35_433_480_192
+    mixed = training.training_memory(llama, b, s, precision="mixed")
+    assert mixed.activation_bytes == layers * 34 * s * b * h == 18_253_611_008
+    stored = training.activation_bytes(llama, b, s, "stored", "fp32")
+    assert stored == layers * (66 * s * b * h + 9 * a * s * s * b)
+    assert training.activation_bytes(llama, b, s, "recompute", "fp32") == layers * 4 * s * b * h
+
+
+def test_mixed_activations_by_hand():
+    gpt2 = models.get("gpt2")
+    s, b, h, a, layers = 1024, 8, 768, 12, 12
+    assert training.activation_bytes(gpt2, b, s, "stored") == layers * (
+        34 * s * b * h + 5 * a * s * s * b)
+    assert training.activation_bytes(gpt2, b, s, "recompute") == layers * 2 * s * b * h
+
+
+def test_training_takes_a_model_name():
+    by_name = training.training_memory("llama-2-7b", 1, 4096)
+    assert by_name.states_bytes == 16 * 6_738_415_616
+    assert by_name.activation_bytes == 32 * 34 * 4096 * 4096
+    assert training.activation_bytes("gpt2", 1, 10) == 12 * 34 * 10 * 768
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: training.training_memory(None), "model name"),
+    (lambda: training.activation_bytes(7e9, 1, 1024), "model name"),
+    (lambda: training.training_memory("llama-2-7", 1, 1024), "llama-2-7b"),
+    (lambda: training.activation_bytes("gpt2", 1, 1024, precision="bf16"), "mixed"),
+])
+def test_training_bad_model_or_precision_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
