@@ -23,8 +23,8 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(STAMP_RUN)
 
-lab: $(STAMP_RUN)  ## start JupyterLab in notebooks/
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.allow_root=True
+lab: $(STAMP_RUN)  ## start JupyterLab in this folder, lesson 00 open (exercises/ beside notebooks/)
+	$(BIN)/jupyter lab notebooks/00_meet_your_machine.ipynb --ServerApp.allow_root=True
 
 test: $(STAMP_TEST)  ## unit tests, then every notebook folder under nbval (quick mode)
 	MEMWALL_QUICK=1 $(BIN)/python -m pytest tests

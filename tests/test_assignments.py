@@ -75,6 +75,29 @@ def test_generate_needs_solutions(tmp_path):
         assignments.generate(tmp_path, tmp_path / "out")
 
 
+def test_cli_make_exercises_writes_leak_free_exercises(tmp_path, capsys):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    nbtools.write(solution_notebook(), solutions / "99_tiny.ipynb")
+    assert cli.main(["make-exercises", "--solutions", str(solutions),
+                     "--exercises", str(exercises)]) == 0
+    target = exercises / "99_tiny.ipynb"
+    assert capsys.readouterr().out == f"wrote {target}\n"
+    assert sorted(p.name for p in exercises.iterdir()) == ["99_tiny.ipynb"]
+    exercise = nbtools.read(target)
+    assert assignments.leaks(exercise) == []
+    assert assignments.CODE_STUB in exercise.cells[1].source
+    assert exercise.cells[3].source == "Why?\n\nYOUR ANSWER HERE"
+    text = target.read_text()
+    assert "return 2 *" not in text and "Because K and V." not in text
+    # an empty solutions folder is one clear line on stderr, exit status 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["make-exercises", "--solutions", str(empty),
+                     "--exercises", str(tmp_path / "out")]) == 2
+    assert "no solution notebooks" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")

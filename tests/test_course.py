@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -52,6 +53,26 @@ def test_cli_lab_no_start(tmp_path, capsys):
     assert (tmp_path / "work" / "notebooks" / "00_meet_your_machine.ipynb").is_file()
 
 
+def test_start_lab_runs_jupyterlab_in_the_folder(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(command, *args, **kwargs):
+        calls.append(command)
+        return 3  # JupyterLab's exit status must come back unchanged
+
+    monkeypatch.setattr(course.subprocess, "call", fake_call)
+    folder = tmp_path / "work"
+    assert course.start_lab(folder) == 3
+    assert calls == [[sys.executable, "-m", "jupyterlab", f"--notebook-dir={folder}",
+                      "--ServerApp.allow_root=True"]]
+    # `memwall-lab lab DIR` (without --no-start) copies, then starts JupyterLab in that DIR
+    calls.clear()
+    assert cli.main(["lab", str(folder)]) == 3
+    (command,) = calls
+    assert f"--notebook-dir={folder}" in command
+    assert (folder / "notebooks" / "00_meet_your_machine.ipynb").is_file()
+
+
 def _run(*command, **kwargs):
     # Without PYTHONPATH, so nothing from the clone can stand in for the installed wheel.
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -61,9 +82,35 @@ def _run(*command, **kwargs):
     return result
 
 
+# What the build reads (setup.py copies the course folders; MANIFEST.in grafts them).
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "memwall_lab",
+                *course.ALL_FOLDERS)
+
+
+def _setuptools_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return tuple(int(part) for part in version("setuptools").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return (0, 0)
+
+
 def test_wheel_carries_the_course_and_lab_works_from_it(tmp_path):
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
-         str(ROOT))
+    # Built offline (no isolation: nothing is downloaded) from a copy of the repository, so the
+    # build writes its build/ and *.egg-info/ into tmp_path, never into the clone.
+    if _setuptools_version() < (77, 0):  # pyproject's `license = "MIT"` needs setuptools>=77
+        pytest.skip("building the wheel needs setuptools>=77: pip install -e '.[test]'")
+    source = tmp_path / "source"
+    source.mkdir()
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
+    for name in BUILD_INPUTS:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=skip)
+        else:
+            shutil.copy2(ROOT / name, source / name)
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "--quiet", "-w", str(tmp_path), str(source))
     (wheel,) = tmp_path.glob("memwall_lab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for folder in course.ALL_FOLDERS:
@@ -83,7 +130,7 @@ def test_wheel_carries_the_course_and_lab_works_from_it(tmp_path):
     python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
     # Install the wheel's files with this interpreter's pip into the fresh environment.
     _run(sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-         "--quiet", str(wheel))
+         "--no-index", "--quiet", str(wheel))
     work = tmp_path / "work"
     result = _run(str(python), "-m", "memwall_lab", "lab", str(work), "--no-start",
                   cwd=tmp_path)

@@ -82,27 +82,51 @@ def test_largest_model_that_fits():
     assert edge.largest_model_that_fits(candidates, 1e9, "fp16") is None
 
 
-@pytest.mark.parametrize("bandwidth", [0, -1.0, math.nan, math.inf, "68 GB/s", True, None])
-def test_bad_bandwidth_raises(bandwidth):
-    with pytest.raises(ValueError):
+POSITIVE = "bandwidth must be a positive finite number, got "
+
+
+@pytest.mark.parametrize("bandwidth, message", [
+    (0, POSITIVE + "0"),
+    (-1.0, POSITIVE + "-1.0"),
+    (math.nan, POSITIVE + "nan"),
+    (math.inf, POSITIVE + "inf"),
+    (True, POSITIVE + "True"),
+    ("68 GB/s", r"unknown hardware '68 GB/s'\..* Known: v100"),  # a string is a device name
+    (None, "bandwidth must be a positive number, a device name such as 'm1', or a device with "
+           "bandwidth_bytes_per_s; got None"),
+])
+def test_bad_bandwidth_raises(bandwidth, message):
+    with pytest.raises(ValueError, match=message):
         edge.tokens_per_s_bound(LLAMA3, bandwidth)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: edge.bus_bandwidth_bytes_per_s(0, 4266e6),
-    lambda: edge.bus_bandwidth_bytes_per_s(128.5, 4266e6),
-    lambda: edge.bus_bandwidth_bytes_per_s(128, -1),
-    lambda: edge.bytes_per_token(LLAMA3, "int3"),
-    lambda: edge.bytes_per_token(LLAMA3, "int4", 0),
-    lambda: edge.bytes_per_token(LLAMA3, "int4", 1024, kv_dtype="fp12"),
-    lambda: edge.fits_in_memory(LLAMA3, 0),
-    lambda: edge.fits_in_memory(LLAMA3, -16e9),
-    lambda: edge.largest_model_that_fits([], 16e9),
-    lambda: edge.largest_model_that_fits([7], 16e9),
-    lambda: edge.largest_model_that_fits(["llama-3-8"], 16e9),
+KNOWN_DTYPES = "Known: fp32, fp16, bf16, fp8, int8, int4"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: edge.bus_bandwidth_bytes_per_s(0, 4266e6),
+     "bus_width_bits must be an integer >= 1, got 0"),
+    (lambda: edge.bus_bandwidth_bytes_per_s(128.5, 4266e6),
+     "bus_width_bits must be an integer >= 1, got 128.5"),
+    (lambda: edge.bus_bandwidth_bytes_per_s(128, -1),
+     "transfers_per_s must be a positive finite number, got -1"),
+    (lambda: edge.bytes_per_token(LLAMA3, "int3"), "unknown dtype 'int3'.*" + KNOWN_DTYPES),
+    (lambda: edge.bytes_per_token(LLAMA3, "int4", 0),
+     "context_len must be an integer >= 1, got 0"),
+    (lambda: edge.bytes_per_token(LLAMA3, "int4", 1024, kv_dtype="fp12"),
+     "unknown dtype 'fp12'.*" + KNOWN_DTYPES),
+    (lambda: edge.fits_in_memory(LLAMA3, 0), "capacity must be a positive finite number, got 0"),
+    (lambda: edge.fits_in_memory(LLAMA3, -16e9),
+     "capacity must be a positive finite number, got -16000000000.0"),
+    (lambda: edge.largest_model_that_fits([], 16e9),
+     "candidates must be a non-empty list of models.Model or model names"),
+    (lambda: edge.largest_model_that_fits([7], 16e9),
+     "model must be a models.Model or a model name such as 'llama-3-8b', got 7"),
+    (lambda: edge.largest_model_that_fits(["llama-3-8"], 16e9),
+     "unknown model 'llama-3-8'. Closest: llama-3-8b"),
 ])
-def test_bad_input_raises_value_error(call):
-    with pytest.raises(ValueError):
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 

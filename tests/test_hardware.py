@@ -33,7 +33,7 @@ def test_get_is_case_insensitive_and_unknown_names_suggest():
     assert hardware.get("m2_max").name == "m2-max"
     with pytest.raises(ValueError, match="h100-sxm"):
         hardware.get("h100")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="hardware name must be a string, got None"):
         hardware.get(None)
 
 
@@ -63,8 +63,14 @@ def test_names_by_kind():
 
 
 def test_memory_tech_pins_times_rate():
-    hbm3 = hardware.memory_tech("hbm3")
-    assert hbm3.bandwidth_bytes_per_s == pytest.approx(1024 * 6.4e9 / 8)
+    hbm3 = hardware.memory_tech("hbm3")  # memory_tech.csv: 6.4 Gbit/s per pin, 1024 bits
+    assert hbm3.per_pin_bits_per_s == pytest.approx(6.4e9)
+    assert hbm3.interface_bits == 1024
+    assert hbm3.pins_times_rate_bytes_per_s == pytest.approx(1024 * 6.4e9 / 8) == 819.2e9
+    assert hbm3.bandwidth_bytes_per_s == pytest.approx(819.2e9)  # the table's 819.2 GB/s
+    # a 64-bit DDR5-4800 channel: 64 x 4.8e9 / 8 = 38.4 GB/s; HBM4 2048 x 8e9 / 8 = 2048 GB/s
+    assert hardware.memory_tech("ddr5-4800").pins_times_rate_bytes_per_s == pytest.approx(38.4e9)
+    assert hardware.memory_tech("hbm4").pins_times_rate_bytes_per_s == pytest.approx(2048e9)
     hbm4 = hardware.memory_tech("HBM4")
     assert hbm4.interface_bits == 2048
     assert set(hardware.memory_tech_names("HBM")) == {"hbm", "hbm2", "hbm2e", "hbm3", "hbm3e",
@@ -97,6 +103,29 @@ def test_fit_matches_numpy_polyfit(series):
     assert hardware.growth_per_2_years(series) == pytest.approx(np.exp(2 * slope), rel=1e-9)
 
 
+@pytest.mark.parametrize("name", hardware.memory_tech_names())
+def test_every_memory_tech_row_is_pins_times_rate(name):
+    # the tables print bandwidth rounded (e.g. DDR3-2133: 64 x 2.133 / 8 = 17.064, table 17.06)
+    tech = hardware.memory_tech(name)
+    assert tech.pins_times_rate_bytes_per_s == pytest.approx(tech.bandwidth_bytes_per_s,
+                                                             rel=1e-3)
+
+
+def test_growth_fit_per_year_and_the_paper_factor():
+    fit = hardware.fit_growth("peak_flops")
+    assert fit.series == "peak_flops" and fit.n_points == 10  # history.csv: 10 rows, 2006-2024
+    assert fit.factor_per_year == pytest.approx(fit.factor_per_2_years ** 0.5, rel=1e-12)
+    assert fit.factor_per_year**2 == pytest.approx(fit.factor_per_2_years, rel=1e-12)
+    # "AI and Memory Wall" (Gholami et al., arXiv 2403.14123): peak FLOPS 3.0x per 2 years,
+    # DRAM bandwidth 1.6x, interconnect 1.4x
+    assert fit.paper_factor_per_2_years == 3.0
+    assert hardware.fit_growth("dram_bandwidth").paper_factor_per_2_years == 1.6
+    assert hardware.fit_growth("interconnect_bandwidth").paper_factor_per_2_years == 1.4
+    # 8800 GTX (2006-11-08) to B200 (2024-03-18)
+    assert fit.first_year == pytest.approx(2006 + 311 / 365)
+    assert fit.last_year == pytest.approx(2024 + 77 / 366)
+
+
 @pytest.mark.parametrize("series", ["peak_flops", "dram_bandwidth", "interconnect_bandwidth"])
 def test_hardware_growth_reproduces_the_paper(series):
     paper = hardware.PAPER_GROWTH_PER_2_YEARS[series]
@@ -119,8 +148,12 @@ def test_growth_where_our_data_differs_is_as_documented():
 
 
 def test_fit_needs_two_points():
-    with pytest.raises(ValueError):
+    # history.csv has one peak_flops point from 2024 on (B200, 2024-03-18) and none after 2025
+    with pytest.raises(ValueError,
+                       match="need at least 2 points of 'peak_flops' in that window, got 1"):
         hardware.fit_growth("peak_flops", start_year=2024)
+    with pytest.raises(ValueError, match="need at least 2 points .* got 0"):
+        hardware.fit_growth("peak_flops", start_year=2025)
 
 
 def test_memory_families_are_case_insensitive_like_other_lookups():

@@ -18,6 +18,8 @@ from memwall_lab.inference import (
     benchmark_prefill,
     decode_cost,
     prefill_cost,
+    rotary_tables,
+    rotate,
 )
 from memwall_lab.timing import Samples
 
@@ -190,6 +192,105 @@ def test_prefill_matches_a_plain_loop_without_cache_tricks():
         x = x + (gate / (1 + np.exp(-gate)) * (h @ layer.up)) @ layer.down
     last = x[-1] / np.sqrt(np.mean(x[-1] ** 2) + 1e-5) * model.final_norm
     np.testing.assert_allclose(model.prefill(tokens)[0], last @ model.lm_head, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- rotary embeddings
+# Standard RoPE rotates each pair (x0, x1) by the angle position x theta_i:
+#   x0' = x0 cos - x1 sin,  x1' = x0 sin + x1 cos,  theta_i = 10000^(-2i / head_dim).
+# The code pairs dimension i with i + head_dim/2 (the "rotate half" layout of Llama in
+# Hugging Face transformers / GPT-NeoX), not adjacent dimensions 2i, 2i+1.
+
+
+def test_rotate_one_pair_at_position_1():
+    # head_dim 2, position 1, theta_0 = 1: (1, 0) -> (cos 1, sin 1), (0, 1) -> (-sin 1, cos 1)
+    cos, sin = np.array([[[0.5403023058681398]]]), np.array([[[0.8414709848078965]]])
+    x = np.array([1.0, 0.0]).reshape(1, 1, 1, 2)  # (batch, tokens, heads, head_dim)
+    np.testing.assert_allclose(rotate(x, cos, sin).ravel(), [0.5403023, 0.8414710], atol=1e-7)
+    y = np.array([0.0, 1.0]).reshape(1, 1, 1, 2)
+    np.testing.assert_allclose(rotate(y, cos, sin).ravel(), [-0.8414710, 0.5403023], atol=1e-7)
+
+
+def test_rotate_pairs_dimension_i_with_i_plus_half():
+    # head_dim 4: pairs (x0, x2) at angle a and (x1, x3) at angle b; a = 90 deg, b = 180 deg
+    cos, sin = np.array([[[0.0, -1.0]]]), np.array([[[1.0, 0.0]]])
+    x = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 1, 4)
+    # pair (1, 3) by 90 deg -> (1*0 - 3*1, 1*1 + 3*0) = (-3, 1); pair (2, 4) by 180 deg -> (-2, -4)
+    np.testing.assert_allclose(rotate(x, cos, sin).ravel(), [-3.0, -2.0, 1.0, -4.0], atol=1e-15)
+
+
+def test_rotary_tables_by_hand_for_head_dim_4():
+    config = tiny(heads=2, kv_heads=2, head_dim=4, dtype="fp64")
+    cos, sin = rotary_tables(config)
+    assert cos.shape == sin.shape == (8, 2) and cos.dtype == np.float64  # (max_context, half)
+    # theta_0 = 10000^(-0/4) = 1, theta_1 = 10000^(-2/4) = 0.01
+    for position in range(8):
+        np.testing.assert_allclose(cos[position], [np.cos(position * 1.0),
+                                                   np.cos(position * 0.01)], rtol=1e-14)
+        np.testing.assert_allclose(sin[position], [np.sin(position * 1.0),
+                                                   np.sin(position * 0.01)], rtol=1e-14)
+    np.testing.assert_allclose(cos[0], [1.0, 1.0])
+    np.testing.assert_allclose(sin[0], [0.0, 0.0])
+    np.testing.assert_allclose(sin[3], [0.1411200080598672, 0.0299955002024957], rtol=1e-12)
+    np.testing.assert_allclose(cos[3], [-0.9899924966004454, 0.9995500337489875], rtol=1e-12)
+    assert rotary_tables(tiny(dtype="fp32"))[0].dtype == np.float32  # the model dtype
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    m=st.integers(0, 63), n=st.integers(0, 63), shift=st.integers(0, 64),
+    seed=st.integers(0, 1000),
+)
+def test_rotated_dot_product_depends_only_on_the_position_difference(m, n, shift, seed):
+    config = tiny(heads=1, kv_heads=1, head_dim=8, max_context=128, dtype="fp64")
+    cos, sin = rotary_tables(config)
+    rng = np.random.default_rng(seed)
+    q, k = rng.standard_normal((2, 1, 1, 1, 8))
+
+    def dot(query_position, key_position):
+        rotated_q = rotate(q, cos[query_position, None, :], sin[query_position, None, :])
+        rotated_k = rotate(k, cos[key_position, None, :], sin[key_position, None, :])
+        return float((rotated_q * rotated_k).sum())
+
+    assert dot(m + shift, n + shift) == pytest.approx(dot(m, n), rel=1e-9, abs=1e-12)
+    if m == n:  # a rotation keeps the dot product of vectors at the same position
+        assert dot(m, n) == pytest.approx(float((q * k).sum()), rel=1e-9, abs=1e-12)
+
+
+def test_prefill_with_rope_matches_a_plain_loop():
+    """Reference with rotary embeddings written from the formula, position by position."""
+    config = tiny(kv_heads=2, rope=True, dtype="fp64")  # MHA, head_dim 4: pairs (0, 2), (1, 3)
+    model = TinyTransformer(config)
+    tokens = random_tokens((1, 5))
+
+    def rope(vectors):  # (positions, 4), rotated as in the comment above the rotary tests
+        out = np.empty_like(vectors)
+        for p, v in enumerate(vectors):
+            for i, theta in enumerate([1.0, 0.01]):  # 10000^(-2i/4)
+                angle = p * theta
+                out[p, i] = v[i] * np.cos(angle) - v[i + 2] * np.sin(angle)
+                out[p, i + 2] = v[i] * np.sin(angle) + v[i + 2] * np.cos(angle)
+        return out
+
+    x = model.embedding[tokens[0]]
+    for layer in model.layers:
+        h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.attention_norm
+        q, k, v = h @ layer.query, h @ layer.key, h @ layer.value
+        heads = []
+        for head in range(2):
+            cols = slice(4 * head, 4 * head + 4)
+            scores = rope(q[:, cols]) @ rope(k[:, cols]).T / 2.0  # sqrt(head_dim) = 2
+            scores[np.triu_indices(5, 1)] = -np.inf
+            weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+            heads.append(weights / weights.sum(axis=1, keepdims=True) @ v[:, cols])
+        x = x + np.concatenate(heads, axis=1) @ layer.output
+        h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.mlp_norm
+        gate = h @ layer.gate
+        x = x + (gate / (1 + np.exp(-gate)) * (h @ layer.up)) @ layer.down
+    last = x[-1] / np.sqrt(np.mean(x[-1] ** 2) + 1e-5) * model.final_norm
+    expected = last @ model.lm_head
+    np.testing.assert_allclose(model.prefill(tokens)[0], expected, rtol=1e-10)
+    no_rope = TinyTransformer(dataclasses.replace(config, rope=False)).prefill(tokens)[0]
+    assert not np.allclose(no_rope, expected, rtol=1e-6)  # the rotation matters here
 
 
 def test_batch_rows_are_independent():
@@ -375,17 +476,17 @@ def test_bad_configs_raise(changes, message):
 
 
 @pytest.mark.parametrize(
-    "tokens",
+    "tokens, message",
     [
-        np.array([1, 2]),  # 1-D prompt
-        np.zeros((1, 0), dtype=int),  # empty
-        np.array([[1.0, 2.0]]),  # not integers
-        np.array([[1, 16]]),  # id >= vocab
-        np.array([[-1, 2]]),
+        (np.array([1, 2]), r"non-empty array of shape \(batch, prompt_len\), got shape \(2,\)"),
+        (np.zeros((1, 0), dtype=int), r"non-empty array of shape \(batch, prompt_len\)"),
+        (np.array([[1.0, 2.0]]), "tokens must be integers, got dtype float64"),
+        (np.array([[1, 16]]), r"token ids must be in \[0, 16\), got 1\.\.16"),
+        (np.array([[-1, 2]]), r"token ids must be in \[0, 16\), got -1\.\.2"),
     ],
 )
-def test_bad_prompts_raise(tokens):
-    with pytest.raises(ValueError):
+def test_bad_prompts_raise(tokens, message):
+    with pytest.raises(ValueError, match=message):
         TinyTransformer(TINY).prefill(tokens)
 
 
@@ -396,25 +497,33 @@ def test_bad_decode_inputs_raise():
     model.prefill(random_tokens((2, 2)))
     with pytest.raises(ValueError, match="reset"):
         model.decode_step(np.array([1]))  # batch 1 into a batch-2 cache
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="context_len must be an integer between 0 and 2, got 5"):
         model.rewind(5)
 
 
 @pytest.mark.parametrize(
-    "call",
+    "call, message",
     [
-        lambda: prefill_cost(TINY, batch=0, prompt_len=2),
-        lambda: prefill_cost(TINY, batch=1, prompt_len=9),
-        lambda: decode_cost(TINY, batch=1.5, context_len=2),
-        lambda: decode_cost(TINY, batch=1, context_len=-1),
-        lambda: decode_cost(TINY, batch=1, context_len=8),  # no room for the new token
-        lambda: benchmark_decode("llama", repeats=1),
-        lambda: benchmark_prefill(TINY, prompt_len=2, repeats=0),
-        lambda: TransformerConfig.sized_for(0),
-        lambda: TransformerConfig.sized_for(1e6, dtype="int4"),
-        lambda: TinyTransformer(TINY, seed=-1),
+        (lambda: prefill_cost(TINY, batch=0, prompt_len=2), "batch must be an integer >= 1, got 0"),
+        (lambda: prefill_cost(TINY, batch=1, prompt_len=9),
+         "prompt_len must be an integer between 1 and 8, got 9"),
+        (lambda: decode_cost(TINY, batch=1.5, context_len=2),
+         "batch must be an integer >= 1, got 1.5"),
+        (lambda: decode_cost(TINY, batch=1, context_len=-1),
+         "context_len must be an integer between 0 and 7, got -1"),
+        (lambda: decode_cost(TINY, batch=1, context_len=8),  # no room for the new token
+         "context_len must be an integer between 0 and 7, got 8"),
+        (lambda: benchmark_decode("llama", repeats=1),
+         "expected a TransformerConfig or TinyTransformer, got str"),
+        (lambda: benchmark_prefill(TINY, prompt_len=2, repeats=0),
+         "repeats must be an integer between 1 and 100000, got 0"),
+        (lambda: TransformerConfig.sized_for(0),
+         r"weight_bytes must be a number of bytes > 0 and at most 1e\+15, got 0"),
+        (lambda: TransformerConfig.sized_for(1e6, dtype="int4"),
+         "dtype must be one of 'fp16', 'fp32', 'fp64'"),
+        (lambda: TinyTransformer(TINY, seed=-1), "seed must be an integer >= 0, got -1"),
     ],
 )
-def test_bad_arguments_raise(call):
-    with pytest.raises(ValueError):
+def test_bad_arguments_raise(call, message):
+    with pytest.raises(ValueError, match=message):
         call()

@@ -146,3 +146,25 @@ def test_a_failing_windows_call_is_a_reason_not_a_crash(monkeypatch, error):
     info = machine.describe()
     assert info.physical_cores is None and info.cache_bytes["l3"] is None
     assert "GetLogicalProcessorInformation failed" in info.missing["cache_bytes.l3"]
+
+
+def test_linux_memory_reads_meminfo_in_kib(monkeypatch):
+    read = []
+
+    def meminfo(path):
+        read.append(str(path))
+        return ("MemTotal:       16318480 kB\nMemFree:         1234567 kB\n"
+                "MemAvailable:    8000000 kB")  # MemAvailable, not MemFree, is what is free
+
+    monkeypatch.setattr(machine, "_read", meminfo)
+    # 16318480 x 1024 = 16_710_123_520 bytes; 8000000 x 1024 = 8_192_000_000 bytes.
+    assert machine._linux_memory() == (16_710_123_520, 8_192_000_000)
+    assert read == ["/proc/meminfo"]
+
+
+def test_linux_memory_falls_back_to_memfree_and_to_none(monkeypatch):
+    # Kernels before 3.14 have no MemAvailable: MemFree stands in (1234567 x 1024 bytes).
+    monkeypatch.setattr(machine, "_read", lambda path: "MemTotal: 16318480 kB\nMemFree: 1234567 kB")
+    assert machine._linux_memory() == (16_710_123_520, 1_264_196_608)
+    monkeypatch.setattr(machine, "_read", lambda path: None)  # /proc/meminfo unreadable
+    assert machine._linux_memory() == (None, None)

@@ -6,30 +6,63 @@ import pytest
 import threadpoolctl
 
 from memwall_lab import measure
+from memwall_lab.timing import Samples
 
 MIB = 1024**2
 TEN_TB_PER_S = 10e12
 
 
-@pytest.mark.parametrize("kernel", ["copy", "scale", "add", "triad"])
-def test_stream_kernels_are_sane(kernel):
-    result = measure.bandwidth(kernel, threads=1, array_bytes=16 * MIB, repeats=2)
+def _fake_time_call(monkeypatch, seconds):
+    """Make measure's time_call run the function once and report `seconds` as its samples."""
+    calls = []
+
+    def time_call(function, *, repeats, warmup, warn):
+        calls.append({"repeats": repeats, "warmup": warmup, "warn": warn})
+        function()
+        return Samples(seconds)
+
+    monkeypatch.setattr(measure, "time_call", time_call)
+    return calls
+
+
+@pytest.mark.parametrize("kernel, arrays", [("copy", 2), ("scale", 2), ("add", 3), ("triad", 3)])
+def test_stream_kernels_count_bytes_the_stream_way(monkeypatch, kernel, arrays):
+    # Seconds that are powers of 2 make the rates exact: 2^-8 s and 2^-9 s.
+    calls = _fake_time_call(monkeypatch, (2.0**-8, 2.0**-9))
+    result = measure.bandwidth(kernel, threads=1, array_bytes=2 * MIB, repeats=2)
+    assert calls == [{"repeats": 2, "warmup": 1, "warn": False}]
     assert result.unit == "B/s" and result.quantity == "bandwidth"
-    assert len(result.samples) == 2
-    assert 0 < result.median <= result.best < TEN_TB_PER_S
-    arrays = {"copy": 2, "scale": 2, "add": 3, "triad": 3}[kernel]
-    assert result.details["counted_bytes"] == arrays * 16 * MIB  # STREAM counting
+    # 8 bytes per element of every array named: 2 or 3 arrays of 2 MiB = 2^22 or 3 x 2^21.
+    counted = arrays * 2 * MIB
+    assert result.details["counted_bytes"] == counted
+    assert result.samples == (counted * 256.0, counted * 512.0)  # bytes / 2^-8 s, / 2^-9 s
+    assert result.best == counted * 512.0 and result.threads == 1
+
+
+def test_a_real_stream_run_is_self_consistent():
+    result = measure.bandwidth("triad", threads=1, array_bytes=16 * MIB, repeats=2)
+    assert len(result.samples) == 2 and result.median <= result.best
+    assert result.details["counted_bytes"] == 3 * 16 * MIB  # STREAM counting
     assert result.best == pytest.approx(
         result.details["counted_bytes"] / min(result.details["seconds"]))
 
 
-def test_triad_computes_what_stream_computes():
+# STREAM's kernels on a[i] = i, b[i] = 2i + 1, c[i] = 5, scalar 3, as closed forms in i:
+# copy c = a = i; scale b = 3c = 15; add c = a + b = 3i + 1; triad a = b + 3c = 2i + 16.
+STREAM_RESULTS = {"copy": ("c", lambda i: i), "scale": ("b", lambda i: np.full(i.size, 15.0)),
+                  "add": ("c", lambda i: 3 * i + 1), "triad": ("a", lambda i: 2 * i + 16)}
+
+
+@pytest.mark.parametrize("kernel", sorted(STREAM_RESULTS))
+def test_kernels_compute_what_stream_computes(kernel):
     elements = 3 * measure.TRIAD_BLOCK_ELEMENTS + 5  # a ragged last block
-    a, b, c = np.zeros(elements), np.arange(elements, dtype=float), np.full(elements, 2.0)
-    work = measure._stream_work("triad", a, b, c, 3.0)
+    i = np.arange(elements, dtype=float)
+    arrays = {"a": i.copy(), "b": 2 * i + 1, "c": np.full(elements, 5.0)}
+    work = measure._stream_work(kernel, arrays["a"], arrays["b"], arrays["c"], 3.0)
     for low, high in measure._split(elements, 2):
         work(low, high)
-    np.testing.assert_array_equal(a, b + 3.0 * c)
+    written, expected = STREAM_RESULTS[kernel]
+    np.testing.assert_array_equal(arrays[written], expected(i))
 
 
 def test_split_covers_every_element_once():
@@ -38,10 +71,21 @@ def test_split_covers_every_element_once():
     assert covered == list(range(10 * measure.TRIAD_BLOCK_ELEMENTS + 7))
 
 
-def test_threads_share_the_arrays():
-    result = measure.bandwidth("copy", threads=2, array_bytes=8 * MIB, repeats=2)
+def test_threads_share_the_arrays(monkeypatch):
+    ranges, stream_work = [], measure._stream_work
+
+    def recording_work(kernel, a, b, c, scalar):
+        work = stream_work(kernel, a, b, c, scalar)
+        return lambda start, stop: (ranges.append((start, stop)), work(start, stop))
+
+    monkeypatch.setattr(measure, "_stream_work", recording_work)
+    _fake_time_call(monkeypatch, (2.0**-10,))
+    result = measure.bandwidth("copy", threads=2, array_bytes=8 * MIB, repeats=1)
     assert result.threads == 2
-    assert 0 < result.best < TEN_TB_PER_S
+    # 8 MiB of float64 = 2^20 elements = 8 triad blocks of 2^17: 4 blocks per thread.
+    assert sorted(ranges) == [(0, 2**19), (2**19, 2**20)]
+    # Both threads' bytes count once: 2 arrays x 8 MiB = 2^24 bytes in 2^-10 s = 2^34 B/s.
+    assert result.samples == (2.0**34,)
 
 
 def test_chase_array_is_one_random_cycle_over_every_line():
@@ -89,11 +133,23 @@ def test_mountain_shape_and_units():
     assert np.all(result.bytes_per_s > 0) and np.all(result.bytes_per_s < TEN_TB_PER_S)
 
 
-def test_peak_flops_counts_two_n_cubed():
+def test_peak_flops_counts_two_n_cubed(monkeypatch):
+    calls = _fake_time_call(monkeypatch, (0.5, 0.25))
+    result = measure.peak_flops("fp32", n=64, repeats=2, threads=1)
+    assert calls == [{"repeats": 2, "warmup": 1, "warn": False}]
+    # 2 x 64^3 = 524288 FLOPs per product: in 0.5 s 1048576 FLOP/s, in 0.25 s 2097152.
+    assert result.details["flops"] == 524_288
+    assert result.samples == (1_048_576.0, 2_097_152.0)
+    assert result.best == 2_097_152.0 and result.unit == "FLOP/s"
+    assert result.size_bytes == 3 * 64 * 64 * 4  # a, b, out in fp32
+
+
+def test_one_thread_of_real_matmul_stays_under_what_one_core_can_do():
     result = measure.peak_flops("fp32", n=256, repeats=2, threads=1)
-    assert result.details["flops"] == 2 * 256**3
-    assert 1e6 < result.best < 1e16
-    assert result.unit == "FLOP/s"
+    assert result.best > 0
+    if result.threads == 1:  # the BLAS obeyed the limit
+        # One core: 2 FMA units x 16 fp32 lanes x 2 FLOPs x ~5 GHz = 320 GFLOP/s at most.
+        assert result.best < 1e12
 
 
 def test_quick_mode_reads_the_environment(monkeypatch):

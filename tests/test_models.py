@@ -64,7 +64,7 @@ def test_get_is_case_insensitive():
 def test_unknown_model_lists_close_matches():
     with pytest.raises(ValueError, match="llama-2-7b"):
         models.get("llama-2-7")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="model name must be a string, got 7"):
         models.get(7)
 
 
@@ -261,14 +261,32 @@ def test_moe_batch_touches_more_experts():
 
 
 def test_decode_time_on_h100_by_hand():
+    # Llama-3-70B (models.csv): d 8192, 80 layers, 64 heads, 8 KV heads, head_dim 128,
+    # ffn 28672, vocab 128256, untied. Per layer: Q, O 8192^2 each, K, V 8192 x 1024 each,
+    # MLP 3 x 8192 x 28672, two norms of 8192 = 855,654,400; x 80 = 68,452,352,000;
+    # + embedding and LM head 2 x 128256 x 8192 + final norm 8192 = 70,553,706,496.
+    params = 80 * (2 * 8192**2 + 2 * 8192 * 1024 + 3 * 8192 * 28672 + 2 * 8192) + (
+        2 * 128256 * 8192 + 8192)
+    assert params == 70_553_706_496
+    # FLOPs: 2 per weight multiplied (the input embedding is a lookup) + attention:
+    # 2 x 64 heads x (128 score + 128 value dims) x 80 layers x 4097 keys (4096 + itself).
+    flops = 2 * (params - 128256 * 8192) + 2 * 64 * (128 + 128) * 80 * 4097
+    assert flops == 149_746_106_368
+    # bytes: fp16 weights + 4096 cached tokens read + 1 written, 327,680 B of KV per token
+    # (2 x 80 x 8 x 128 x 2 B) = 141,107,412,992 + 1,342,504,960 = 142,449,917,952
+    bytes_moved = 2 * params + 4097 * (2 * 80 * 8 * 128 * 2)
+    assert bytes_moved == 142_449_917_952
     model = models.get("llama-3-70b")
     timing = models.decode_time(model, H100, context_len=4096, batch=1)
-    bytes_moved = 2 * 70_553_706_496 + 4097 * 327_680
-    assert timing.seconds_memory == pytest.approx(bytes_moved / 3.35e12)
-    assert timing.seconds_compute == pytest.approx(timing.cost.flops / 989e12)
-    assert timing.seconds_lower == max(timing.seconds_memory, timing.seconds_compute)
-    assert timing.seconds_upper == pytest.approx(timing.seconds_memory + timing.seconds_compute)
-    assert timing.tokens_per_s == pytest.approx(1 / timing.seconds_lower)
+    assert timing.cost.flops == flops
+    assert timing.cost.bytes_total == bytes_moved
+    # H100 SXM: 3.35e12 B/s, 989e12 fp16 FLOP/s: memory 42.5 ms, compute 0.151 ms
+    assert timing.seconds_memory == pytest.approx(142_449_917_952 / 3.35e12)  # 0.0425224 s
+    assert timing.seconds_compute == pytest.approx(149_746_106_368 / 989e12)  # 1.514e-4 s
+    assert timing.seconds_lower == timing.seconds_memory
+    assert timing.seconds_upper == pytest.approx(142_449_917_952 / 3.35e12
+                                                 + 149_746_106_368 / 989e12)
+    assert timing.tokens_per_s == pytest.approx(23.517037, rel=1e-6)  # 3.35e12 / 142.45e9
     assert timing.bound == "memory"
 
 
@@ -310,10 +328,47 @@ def test_mla_prefill_attends_up_projected_and_decode_over_the_latent():
     assert models.prefill(llama, 10).flops - 10 * llama_weight_flops == per_key * 32 * 55
 
 
+def test_sliding_window_flops_by_hand():
+    # tiny(): 4 layers, 8 heads of head_dim 32 (256 / 8): attention costs
+    # 2 x 8 heads x (32 score + 32 value dims) = 1024 FLOPs per (query, key) pair per layer.
+    per_key_layer = 2 * 8 * (32 + 32)
+    full = tiny()
+    windowed = tiny(sliding_window=4, sliding_layers=4)  # every layer sees the last 4 keys
+    half = tiny(sliding_window=4, sliding_layers=2)  # 2 window layers, 2 full ones
+    # prefill of 6 tokens: full attention 1+2+3+4+5+6 = 21 keys; window 4: 1+2+3+4+4+4 = 18
+    diff = models.prefill(full, 6).flops - models.prefill(windowed, 6).flops
+    assert diff == per_key_layer * 4 * (21 - 18) == 12288
+    diff = models.prefill(full, 6).flops - models.prefill(half, 6).flops
+    assert diff == per_key_layer * 2 * (21 - 18) == 6144
+    # decode at context 9: a full layer attends 9 + 1 = 10 keys, a window layer 4
+    diff = models.decode_step(full, 9).flops - models.decode_step(windowed, 9).flops
+    assert diff == per_key_layer * 4 * (10 - 4) == 24576
+    diff = models.decode_step(full, 9).flops - models.decode_step(half, 9).flops
+    assert diff == per_key_layer * 2 * (10 - 4) == 12288
+    # the weight FLOPs are the same: the window changes only attention. At or below the
+    # window nothing is capped: prefill of 4 tokens (1+2+3+4 keys), decode at context 3.
+    assert models.prefill(full, 4).flops == models.prefill(windowed, 4).flops
+    assert models.decode_step(full, 3).flops == models.decode_step(windowed, 3).flops
+    # batch multiplies the difference: 3 sequences at context 9
+    diff = models.decode_step(full, 9, 3).flops - models.decode_step(windowed, 9, 3).flops
+    assert diff == 3 * 24576
+
+
 def test_critical_batch_turns_compute_bound():
+    # Llama-3-8B at context 128 on the H100 (3.35e12 B/s, 989e12 fp16 FLOP/s), by hand.
+    # Per sequence: F = 2 x (8,030,261,248 - 128256 x 4096 embedding) + attention
+    #   2 x 32 heads x 256 x 32 layers x 129 keys = 15,009,849,344 + 67,633,152
+    #   = 15,077,482,496 FLOPs; K = 129 tokens x 131,072 B = 16,908,288 B of KV (read + written).
+    # Shared: W = 2 x 8,030,261,248 = 16,060,522,496 B of fp16 weights.
+    # Compute-bound when b F / 989e12 >= (W + b K) / 3.35e12, i.e.
+    #   b >= 989 W / (3.35 F - 989 K) = 15,883,856,748,544 / 33,787,269,529.6 = 470.11 -> 471.
+    # Ignoring the KV bytes: b >= 989 W / (3.35 F) = 314.47 -> 315 (the reviewer's 316 also
+    # drops the attention FLOPs: 989 W / (3.35 x 15,009,849,344) = 315.89 -> 316).
+    per_sequence_flops = 2 * (8_030_261_248 - 128256 * 4096) + 2 * 32 * 256 * 32 * 129
+    assert per_sequence_flops == 15_077_482_496
     model = models.get("llama-3-8b")
     critical = models.decode_critical_batch(model, H100, context_len=128)
-    assert critical is not None and critical > 1
+    assert critical == 471
     assert models.decode_time(model, H100, 128, critical).bound == "compute"
     assert models.decode_time(model, H100, 128, critical - 1).bound == "memory"
     # At 4K context a 70B GQA model's KV read per sequence outweighs its compute: never.
@@ -369,7 +424,8 @@ def test_training_memory_states():
     assert mixed.states_over_fp32_weights == 4
     assert training.training_memory(model, optimizer="sgd-momentum",
                                     precision="fp32").states_over_fp32_weights == 3
-    with pytest.raises(ValueError):
+    allowed = r"choose from \['adam', 'fp32', 'mixed', 'sgd', 'sgd-momentum'\]"
+    with pytest.raises(ValueError, match="unknown precision/optimizer 'mixed'/'adamw'; " + allowed):
         training.training_memory(model, optimizer="adamw")
 
 
@@ -388,13 +444,13 @@ def test_activation_bytes_by_hand():
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5, 4096.0, "4096", None])
 def test_bad_context_or_batch(bad):
     model = models.get("llama-2-7b")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="context_len must be an integer >= 1, got "):
         models.kv_cache_bytes(model, bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch must be an integer >= 1, got "):
         models.kv_cache_bytes(model, 128, bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="context_len must be an integer >= 1, got "):
         models.decode_step(model, bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch must be an integer >= 1, got "):
         models.prefill(model, 128, bad)
 
 
@@ -451,25 +507,27 @@ def test_dtype_must_be_a_string(dtype):
 def test_unknown_dtype_names_closest():
     with pytest.raises(ValueError, match="fp16"):
         models.kv_cache_bytes(models.get("gpt2"), 10, dtype="fp61")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Known: fp32, fp16, bf16, fp8, int8, int4"):
         models.weight_bytes(models.get("gpt2"), "float16")
 
 
-@pytest.mark.parametrize("changes", [
-    dict(n_kv_heads=3),
-    dict(mlp="swiglu"),
-    dict(norm="batchnorm"),
-    dict(d_model=256.0),
-    dict(n_layers=0),
-    dict(n_layers=True),
-    dict(tied_embeddings="yes"),
-    dict(sliding_window=128),
-    dict(n_experts=8),
-    dict(kv_lora_rank=64),
-    dict(head_dim=None, d_model=250),
+@pytest.mark.parametrize("changes, message", [
+    (dict(n_kv_heads=3), "n_heads must be a multiple of n_kv_heads"),
+    (dict(mlp="swiglu"), r"mlp must be one of \('gated', 'plain'\), got 'swiglu'"),
+    (dict(norm="batchnorm"), r"norm must be one of \('rmsnorm', 'layernorm'\)"),
+    (dict(d_model=256.0), "d_model must be an integer >= 1, got 256.0"),
+    (dict(n_layers=0), "n_layers must be an integer >= 1, got 0"),
+    (dict(n_layers=True), "n_layers must be an integer >= 1, got True"),
+    (dict(tied_embeddings="yes"), "tied_embeddings must be True or False"),
+    (dict(sliding_window=128), "give both sliding_window and sliding_layers, or neither"),
+    (dict(sliding_window=128, sliding_layers=5), "sliding_layers cannot exceed n_layers"),
+    (dict(n_experts=8), "MoE needs 1 <= experts_per_token <= n_experts and an expert_ffn"),
+    (dict(kv_lora_rank=64), "MLA needs qk_rope_head_dim, qk_nope_head_dim and v_head_dim"),
+    (dict(head_dim=None, d_model=250), r"d_model \(250\) must divide by n_heads \(8\), or "
+                                       "give head_dim"),
 ])
-def test_custom_model_validation(changes):
-    with pytest.raises(ValueError):
+def test_custom_model_validation(changes, message):
+    with pytest.raises(ValueError, match=message):
         tiny(**changes)
 
 

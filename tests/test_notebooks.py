@@ -72,6 +72,30 @@ def test_refresh_executes_and_keeps_check_outputs(tmp_path):
     assert notebook.cells[1].outputs[0]["text"] == "42\n"
 
 
+def test_cli_refresh_no_execute_strips_strays_and_keeps_checks(tmp_path, capsys):
+    from memwall_lab import cli
+
+    stray = nbformat.v4.new_output("stream", name="stdout", text="scratch 42\n")
+    # the stored check output is deliberately not what running the cell would print (42):
+    # finding "stale" afterwards proves --no-execute did not run the notebook
+    expected = nbformat.v4.new_output("stream", name="stdout", text="stale\n")
+    path = tmp_path / "tiny.ipynb"
+    nbtools.write(_notebook(
+        nbformat.v4.new_code_cell("x = 6 * 7\nprint('scratch', x)", outputs=[stray],
+                                  execution_count=1),
+        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(x)", outputs=[expected],
+                                  execution_count=2),
+    ), path)
+    assert cli.main(["refresh-outputs", "--no-execute", str(path)]) == 0
+    assert "stripped every output except NBVAL_CHECK_OUTPUT cells" in capsys.readouterr().out
+    notebook = nbtools.read(path)
+    assert notebook.cells[0].outputs == [] and notebook.cells[0].execution_count is None
+    assert [o["text"] for o in notebook.cells[1].outputs] == ["stale\n"]
+    assert notebook.cells[1].execution_count == 2
+    assert nbtools.stray_output_cells(notebook) == []
+    nbformat.validate(notebook)
+
+
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 

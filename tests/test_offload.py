@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memwall_lab import hardware, models, offload, widgets
+from memwall_lab.timing import Samples
 
 PCIE4_BYTES_PER_S = 31.5e9  # PCIe 4.0 x16, one direction
 LLAMA2 = models.get("llama-2-7b")
@@ -142,8 +143,22 @@ def test_quantized_weight_bytes_and_tokens_per_s():
     assert rows["int8"].weight_bytes == params
     assert rows["int4"].weight_bytes == (params + 1) // 2  # half a byte each, rounded up
     assert rows["int4"].streamed_tokens_per_s == pytest.approx(31.5e9 / ((params + 1) // 2))
-    speeds = [rows[d].tokens_per_s for d in ("fp16", "int8", "int4")]
-    assert speeds == sorted(speeds)
+    # Batch-1 decode at context 1024 is memory-bound on the H100 (3.35e12 B/s), so
+    # tokens/s = bandwidth / (weights + 1024 cached tokens read + 1 written), KV in fp16
+    # (524,288 B a token): 1024 x 524,288 + 524,288 = 537,395,200 B of KV whatever the weights.
+    # fp16: 13,476,831,232 + 537,395,200 = 14,014,226,432 B -> 239.0428 tokens/s
+    # int8:  6,738,415,616 + 537,395,200 =  7,275,810,816 B -> 460.4298 tokens/s
+    # int4:  3,369,207,808 + 537,395,200 =  3,906,603,008 B -> 857.5225 tokens/s
+    assert params == 6_738_415_616
+    kv = 1024 * LLAMA2_KV_PER_TOKEN + LLAMA2_KV_PER_TOKEN
+    assert rows["fp16"].tokens_per_s == pytest.approx(3.35e12 / (2 * params + kv))
+    assert rows["fp16"].tokens_per_s == pytest.approx(239.0428, rel=1e-6)
+    assert rows["int8"].tokens_per_s == pytest.approx(460.4298, rel=1e-6)
+    assert rows["int4"].tokens_per_s == pytest.approx(3.35e12 / ((params + 1) // 2 + kv))
+    assert rows["int4"].tokens_per_s == pytest.approx(857.5225, rel=1e-6)
+    # an int8 KV cache halves the KV bytes: int4 weights + 268,697,600 B -> 917.05 tokens/s
+    (int8_kv,) = offload.quantized_decode(LLAMA2, H100, dtypes="int4", kv_dtype="int8")
+    assert int8_kv.tokens_per_s == pytest.approx(3.35e12 / (3_369_207_808 + 268_697_600))
     assert all(row.fits for row in rows.values())
     (too_big,) = offload.quantized_decode("llama-3.1-405b", H100, dtypes=("fp16",))
     assert not too_big.fits and too_big.streamed_tokens_per_s is None
@@ -237,11 +252,51 @@ def test_sourced_tiers_are_the_table_values_fastest_first():
 
 @pytest.mark.parametrize("cache", offload.CACHE_STATES)
 def test_file_read_on_a_small_file(tmp_path, cache):
-    result = offload.file_read_bandwidth_bytes_per_s(8 * 1024**2, cache=cache, repeats=2,
+    size = 8 * 1024**2
+    result = offload.file_read_bandwidth_bytes_per_s(size, cache=cache, repeats=2,
                                                      directory=str(tmp_path))
     assert result.unit == "B/s" and len(result.samples) == 2
-    assert all(0 < s < 1e12 for s in result.samples)
+    assert result.size_bytes == size and result.threads == 1
+    seconds = result.details["seconds"]
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    assert result.samples == tuple(size / s for s in seconds)  # bytes / seconds, each repeat
     assert result.details["cache"] == cache
+    # the page cache is dropped only for a cold read, and only where posix_fadvise exists
+    assert result.details["cache_dropped"] is (cache == "cold" and hasattr(os, "posix_fadvise"))
+    assert os.listdir(tmp_path) == [], "the temporary file must be removed"
+
+
+@pytest.mark.parametrize("cache, warmup", [("warm", 1), ("cold", 0)])
+def test_file_read_rate_with_a_fake_clock(tmp_path, monkeypatch, cache, warmup):
+    # every timed read "takes" 1/256 s (exact in binary): 8 MiB x 256 = 2,147,483,648 B/s
+    size, calls, advice = 8 * 1024**2, [], []
+
+    def fake_time_call(function, *, repeats, warmup, warn):
+        calls.append((repeats, warmup, warn))
+        assert function() == size  # the whole file is really read back
+        return Samples((1 / 256,))
+
+    def fake_fadvise(fd, offset, length, what):
+        advice.append((offset, length, what))
+
+    monkeypatch.setattr(offload, "time_call", fake_time_call)
+    monkeypatch.setattr(os, "posix_fadvise", fake_fadvise, raising=False)
+    monkeypatch.setattr(os, "POSIX_FADV_DONTNEED", 4, raising=False)
+    result = offload.file_read_bandwidth_bytes_per_s(size, cache=cache, repeats=3,
+                                                     directory=str(tmp_path))
+    assert result.samples == (2_147_483_648.0,) * 3
+    assert result.details["seconds"] == (1 / 256,) * 3
+    assert calls == [(1, warmup, False)] * 3  # one timed read per repeat; warm reads once first
+    if cache == "cold":  # pages dropped before every repeat, whole file (offset 0, length 0)
+        assert advice == [(0, 0, os.POSIX_FADV_DONTNEED)] * 3
+        assert result.details["cache_dropped"] is True
+    else:
+        assert advice == [] and result.details["cache_dropped"] is False
+    # an OS without posix_fadvise (macOS, Windows): nothing is dropped, and it says so
+    monkeypatch.delattr(os, "posix_fadvise")
+    result = offload.file_read_bandwidth_bytes_per_s(size, cache=cache, repeats=1,
+                                                     directory=str(tmp_path))
+    assert result.details["cache_dropped"] is False
     assert os.listdir(tmp_path) == [], "the temporary file must be removed"
 
 

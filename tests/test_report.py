@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from memwall_lab import cli, report
+from memwall_lab import cli, measure, report
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,45 @@ def test_report_has_the_documented_schema(quick_report):
     json.dumps(quick_report)
 
 
-def test_ridge_is_peak_over_triad_bandwidth(quick_report):
-    triad = max(e["best_bytes_per_s"] for e in quick_report["bandwidth"]
-                if e["kernel"] == "triad")
-    peak = quick_report["peak_flops"]["fp64"]["best_flops_per_s"]
-    assert quick_report["ridge_flops_per_byte"]["fp64"] == pytest.approx(peak / triad)
+def _fixed_measurements(monkeypatch, cores=4):
+    """Make report.collect measure nothing: fixed rates, `cores` logical CPUs, no GPU."""
+    def bandwidth(kernel, *, threads, quick):
+        # triad: 10 GB/s on 1 thread, 20 GB/s on all; copy is faster (30 GB/s), not triad.
+        rate = {"triad": 10e9 if threads == 1 else 20e9}.get(kernel, 30e9)
+        return measure.Measurement("bandwidth", kernel, "B/s", (rate,), 2**25, threads)
+
+    def latency_curve(*, quick, progress):
+        return [measure.Measurement("latency", "pointer chase", "s", (1e-9,), 4096, 1)]
+
+    def peak_flops(dtype, *, quick):
+        rate = {"fp64": 100e9, "fp32": 200e9}[dtype]
+        return measure.Measurement("flops", f"matmul {dtype}", "FLOP/s", (rate,), 0, 1,
+                                   details={"n": 1536})
+
+    monkeypatch.setattr(report.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(report.measure, "bandwidth", bandwidth)
+    monkeypatch.setattr(report.measure, "latency_curve", latency_curve)
+    monkeypatch.setattr(report.measure, "peak_flops", peak_flops)
+    monkeypatch.setattr(report.gpu, "report_part", lambda quick, progress: None)
+
+
+def test_ridge_is_peak_over_the_best_triad_bandwidth(monkeypatch):
+    _fixed_measurements(monkeypatch)
+    result = report.collect(quick=True, progress=False)
+    assert [(e["kernel"], e["threads"]) for e in result["bandwidth"]] == [
+        (kernel, threads) for kernel in ("copy", "scale", "add", "triad") for threads in (1, 4)]
+    # Best triad (4 threads) 20e9 B/s: fp64 100e9 / 20e9 = 5.0, fp32 200e9 / 20e9 = 10.0 FLOP/B.
+    assert result["ridge_flops_per_byte"] == {"fp64": 5.0, "fp32": 10.0}
+    assert result["peak_flops"]["fp64"] == {"n": 1536, "best_flops_per_s": 100e9,
+                                            "median_flops_per_s": 100e9}
+    assert result["gpu"] is None
+
+
+def test_one_core_measures_one_thread_count(monkeypatch):
+    _fixed_measurements(monkeypatch, cores=1)
+    result = report.collect(quick=True, progress=False)
+    assert [e["threads"] for e in result["bandwidth"]] == [1, 1, 1, 1]
+    assert result["ridge_flops_per_byte"]["fp64"] == 10.0  # 100e9 / the 1-thread 10e9 B/s
 
 
 def test_round_trip_and_render(quick_report, tmp_path):
@@ -75,12 +109,16 @@ def test_load_rejects_huge_files(tmp_path):
         report.load(path)
 
 
-def test_cli_report_writes_json_and_png(tmp_path, capsys):
+def test_cli_report_writes_json_and_png(quick_report, monkeypatch, tmp_path, capsys):
+    asked = []
+    # The module's one real measurement stands in: the CLI is tested, not measured again.
+    monkeypatch.setattr(report, "collect", lambda **options: asked.append(options) or quick_report)
     json_path, png_path = tmp_path / "me.json", tmp_path / "me.png"
     status = cli.main(["report", "--quick", "--json", str(json_path), "--plot", str(png_path)])
     assert status == 0
+    assert asked == [{"quick": True, "progress": True}]
     assert "peak FLOP/s" in capsys.readouterr().out
-    assert report.load(json_path)["quick"] is True
+    assert report.load(json_path) == quick_report and quick_report["quick"] is True
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

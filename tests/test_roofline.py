@@ -13,9 +13,9 @@ def test_ridge_and_attainable():
     assert roofline.attainable_flops_per_s(50.0, 100.0, 10.0) == 100.0
     bound = roofline.attainable_flops_per_s(np.array([1.0, 10.0, 100.0]), 100.0, 10.0)
     assert list(bound) == [10.0, 100.0, 100.0]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="intensity must be positive finite numbers"):
         roofline.attainable_flops_per_s(0.0, 100.0, 10.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="peak_flops_per_s must be a positive finite number"):
         roofline.ridge_point(0.0, 10.0)
 
 
@@ -27,20 +27,27 @@ def test_roof_from_hardware():
     assert roof.attainable(1.0) == pytest.approx(3.35e12)
     by_name = roofline.Roof.from_hardware("tpu-v5e", dtype="int8")
     assert by_name.peak_flops_per_s == pytest.approx(393e12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"v100 has no 'bf16' peak in the table \(has: fp32, "
+                                         r"fp16\)"):
         roofline.Roof.from_hardware("v100", dtype="bf16")
 
 
 def test_roof_rejects_bad_numbers():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="peak_flops_per_s must be a positive finite number"):
         roofline.Roof("bad", -1.0, 1e9)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError,
+                       match="bandwidth_bytes_per_s must be a positive finite number, got inf"):
         roofline.Roof("bad", 1e12, float("inf"))
+    with pytest.raises(ValueError, match="Roof name must be a string"):
+        roofline.Roof(None, 1e12, 1e9)
 
 
 def test_kernel_on_roof():
-    roof = roofline.Roof("toy", 100.0, 10.0)
-    assert roofline.kernel_on_roof("gemv", 0.5, roof).flops_per_s == 5.0
+    roof = roofline.Roof("toy", 100.0, 10.0)  # ridge at 100 / 10 = 10 FLOP/byte
+    assert roofline.kernel_on_roof("gemv", 0.5, roof).flops_per_s == 5.0  # 0.5 x 10 B/s
+    assert roofline.kernel_on_roof("gemm", 50.0, roof).flops_per_s == 100.0  # at the roof
+    with pytest.raises(ValueError, match="intensity must be positive finite numbers"):
+        roofline.kernel_on_roof("bad", -1.0, roof)
 
 
 def test_plot_several_devices_with_kernels():
@@ -55,7 +62,7 @@ def test_plot_several_devices_with_kernels():
     assert sum(text.startswith("ridge") for text in texts) == 3
     assert len(ax.get_legend().get_texts()) == 3
     plt.close(fig)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="plot needs a non-empty list of Roof"):
         roofline.plot([])
 
 
@@ -84,12 +91,19 @@ def test_numpy_numbers_work_and_are_stored_as_floats():
                                                                                          100.0]
 
 
-@pytest.mark.parametrize("fields", [
-    ("k", 0.0, 1e9), ("k", -1.0, 1e9), ("k", float("nan"), 1e9), ("k", 1.0, 0.0),
-    ("k", None, 1e9), (None, 1.0, 1e9),
+INTENSITY = "intensity_flops_per_byte must be a positive finite number, got "
+
+
+@pytest.mark.parametrize("fields, message", [
+    (("k", 0.0, 1e9), INTENSITY + "0.0"),
+    (("k", -1.0, 1e9), INTENSITY + "-1.0"),
+    (("k", float("nan"), 1e9), INTENSITY + "nan"),
+    (("k", 1.0, 0.0), "flops_per_s must be a positive finite number, got 0.0"),
+    (("k", None, 1e9), INTENSITY + "None"),
+    ((None, 1.0, 1e9), r"KernelPoint name must be a string \(the plot label\), got None"),
 ])
-def test_kernel_points_need_a_name_and_positive_finite_numbers(fields):
-    with pytest.raises(ValueError):
+def test_kernel_points_need_a_name_and_positive_finite_numbers(fields, message):
+    with pytest.raises(ValueError, match=message):
         roofline.KernelPoint(*fields)
 
 

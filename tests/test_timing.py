@@ -1,9 +1,10 @@
-import time
+import types
 import warnings
 
 import numpy as np
 import pytest
 
+from memwall_lab import timing
 from memwall_lab.timing import (
     NoisyMachineWarning,
     Samples,
@@ -22,11 +23,27 @@ def test_samples_statistics_by_hand():
     assert samples.spread == pytest.approx(1.0)  # (0.2 - 0.1) / 0.1
 
 
-def test_time_call_against_a_known_sleep():
-    samples = time_call(lambda: time.sleep(0.02), repeats=3, warmup=0, warn=False)
-    assert len(samples.seconds) == 3
-    # A sleep never returns early; 0.5 s bounds any scheduler hiccup on a busy machine.
-    assert all(0.02 <= s < 0.5 for s in samples.seconds)
+def _fake_clock(monkeypatch, durations_ns, start_ns=1_000_000_000):
+    """Make timing's perf_counter_ns tick in (start, stop) pairs `durations_ns` apart.
+
+    The clock fails if read more often than 2 x len(durations_ns) times."""
+    ticks = []
+    for k, duration in enumerate(durations_ns):
+        start = start_ns + 10**9 * k
+        ticks += [start, start + duration]
+    ticks = iter(ticks)
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter_ns=lambda: next(ticks)))
+    return ticks
+
+
+def test_time_call_turns_clock_ticks_into_seconds(monkeypatch):
+    ticks = _fake_clock(monkeypatch, [20_000_000, 7_000, 1_500_000_000])
+    calls = []
+    samples = time_call(lambda: calls.append(1), repeats=3, warmup=2, warn=False)
+    # Each repeat is stop - start in ns x 1e-9: 20 ms, 7 us, 1.5 s.
+    assert samples.seconds == pytest.approx((0.02, 7e-6, 1.5), rel=1e-15, abs=0)
+    assert len(calls) == 5  # 2 warm-ups + 3 repeats
+    assert next(ticks, None) is None  # the clock was read exactly twice per repeat, not warm-ups
 
 
 def test_time_call_runs_warmup_untimed():
@@ -36,13 +53,40 @@ def test_time_call_runs_warmup_untimed():
     assert len(samples.seconds) == 4
 
 
-def test_noisy_timings_warn():
-    durations = iter([0.0, 0.001, 0.03, 0.03])
-
+def _noisy_warnings(monkeypatch, durations_ns, **options):
+    _fake_clock(monkeypatch, durations_ns)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        time_call(lambda: time.sleep(next(durations)), repeats=3, warmup=1)
-    assert any(issubclass(w.category, NoisyMachineWarning) for w in caught)
+        time_call(lambda: None, warmup=0, **options)
+    return [str(w.message) for w in caught if issubclass(w.category, NoisyMachineWarning)]
+
+
+BEST_NS = 4_000_000  # 4 ms: here (5 ms - 4 ms) / 4 ms is exactly 0.25 in floating point too
+
+
+def test_noisy_timings_warn_above_the_threshold(monkeypatch):
+    assert timing.NOISY_SPREAD == 0.25
+    # best 4 ms, median 4 ms x (1 + 0.25) + 40 us = 5.04 ms: spread 0.26 > 0.25.
+    median_ns = round(BEST_NS * (1 + timing.NOISY_SPREAD)) + 40_000
+    messages = _noisy_warnings(monkeypatch, [median_ns, BEST_NS, 9_000_000], repeats=3)
+    assert len(messages) == 1 and messages[0].startswith("timings varied by 26% between")
+
+
+@pytest.mark.parametrize("extra_ns", [0, -40_000])  # spread exactly 0.25, and 0.24
+def test_timings_at_or_below_the_threshold_do_not_warn(monkeypatch, extra_ns):
+    median_ns = round(BEST_NS * (1 + timing.NOISY_SPREAD)) + extra_ns
+    assert _noisy_warnings(monkeypatch, [median_ns, BEST_NS, 9_000_000], repeats=3) == []
+
+
+def test_fewer_than_three_repeats_or_warn_false_never_warn(monkeypatch):
+    # best 1 ms, the other 100 ms: a spread of 49.5 (median of two: 50.5 ms) is not judged
+    # from one or two repeats; time_call only warns from 3 repeats on (its code, not its
+    # docstring, says so).
+    assert _noisy_warnings(monkeypatch, [1_000_000, 100_000_000], repeats=2) == []
+    assert _noisy_warnings(monkeypatch, [100_000_000], repeats=1) == []
+    noisy = [1_000_000, 100_000_000, 100_000_000]
+    assert _noisy_warnings(monkeypatch, noisy, repeats=3, warn=False) == []
+    assert len(_noisy_warnings(monkeypatch, noisy, repeats=3)) == 1  # the same, judged
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "3", True, None])
