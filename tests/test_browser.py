@@ -136,6 +136,7 @@ def _move_slider_and_read(page, slider_label: str, key: str, presses: int):
 @pytest.mark.parametrize("notebook, slider_label, key, presses", [
     ("04_watch_the_kv_cache_grow.ipynb", "context", "ArrowRight", 3),
     ("03_see_why_decoding_is_memory_bound.ipynb", "batch", "ArrowRight", 2),
+    ("06_move_fewer_bytes_offload_quantize_disaggregate.ipynb", "prompt", "ArrowLeft", 2),
 ])
 def test_dashboard_readout_follows_the_slider(lab, browser, tmp_path, notebook, slider_label,
                                                key, presses):
@@ -150,3 +151,25 @@ def test_dashboard_readout_follows_the_slider(lab, browser, tmp_path, notebook, 
         page.close()
     assert before != after
     assert after.strip(), "the readout should say something after the update"
+
+
+def test_training_dashboard_follows_the_model_picker(lab, browser, tmp_path):
+    base, token = lab
+    notebook = "05_trace_the_memory_wall_through_hardware_history.ipynb"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _run_all(page, f"{base}/lab/tree/notebooks/{notebook}?token={token}")
+        assert _errors(page) == [], f"{notebook} raised in the browser"
+        readout = page.locator(".widget-html").last
+        readout.wait_for(timeout=30_000)
+        before = readout.inner_text()
+        picker = page.locator(".widget-dropdown", has_text="model").last.locator("select")
+        picker.scroll_into_view_if_needed()
+        picker.select_option("llama-3-70b")
+        page.wait_for_function("([el, old]) => el.innerText !== old",
+                               arg=[readout.element_handle(), before], timeout=30_000)
+        after = readout.inner_text()
+        page.screenshot(path=str(tmp_path / "05_training.png"), full_page=False)
+    finally:
+        page.close()
+    assert "llama-2-7b" in before and "llama-3-70b" in after
