@@ -1,6 +1,7 @@
 """What this machine is: CPU, cores, caches, RAM, OS and BLAS (introduced in lesson 00).
 
-Linux reads `/proc` and `/sys`, macOS asks `sysctl`, Windows asks the kernel
+Linux reads `/proc` and `/sys` (memory capped by the cgroup limit of a container
+or JupyterHub pod, which /proc/meminfo does not show), macOS asks `sysctl`, Windows asks the kernel
 through ctypes (GlobalMemoryStatusEx for memory, GetLogicalProcessorInformation
 for cores and caches). A value that cannot be found is `None`, and `missing` says
 why: the course never crashes because a laptop hides its cache sizes.
@@ -102,13 +103,82 @@ def _linux_caches() -> dict[str, int | None]:
 
 
 def _linux_memory() -> tuple[int | None, int | None]:
+    """(total, available) bytes: /proc/meminfo, capped by this process's cgroup limit."""
     values = {}
     for line in (_read("/proc/meminfo") or "").splitlines():
         name, _, rest = line.partition(":")
         parts = rest.split()
         if parts and parts[0].isdigit():
             values[name] = int(parts[0]) * 1024
-    return values.get("MemTotal"), values.get("MemAvailable", values.get("MemFree"))
+    total, available = values.get("MemTotal"), values.get("MemAvailable", values.get("MemFree"))
+    limit, room = cgroup_memory_room()
+    if limit is not None:
+        total = limit if total is None else min(total, limit)
+        available = room if available is None else min(available, room)
+    return total, available
+
+
+# Containers (Docker, a JupyterHub pod) see the host's RAM in /proc/meminfo; their real
+# limit is the cgroup's. cgroup v1 writes "no limit" as a number near 2**63.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_NO_LIMIT_BYTES = 2**60
+# (limit file, usage file, reclaimable page-cache key in memory.stat) for cgroup v2 and v1
+_CGROUP_FILES = {2: ("memory.max", "memory.current", "inactive_file"),
+                 1: ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
+
+
+def _cgroup_dirs() -> list[tuple[int, Path]]:
+    """(cgroup version, folder) of this process's memory cgroups and their ancestors, innermost
+    first, from /proc/self/cgroup ('0::/path' for v2, 'N:memory:/path' for v1; both on a
+    hybrid system)."""
+    dirs: list[tuple[int, Path]] = []
+    for line in (_read("/proc/self/cgroup") or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "" and parts[0] == "0":
+            version, mount = 2, CGROUP_ROOT
+        elif "memory" in controllers.split(","):
+            version, mount = 1, CGROUP_ROOT / "memory"
+        else:
+            continue
+        folder = mount / path.strip().lstrip("/")
+        if not folder.is_dir():  # a cgroup namespace: the container's own cgroup is the mount
+            folder = mount
+        chain = [folder, *(parent for parent in folder.parents if mount in parent.parents)]
+        dirs += [(version, directory) for directory in chain]
+    return dirs
+
+
+def _cgroup_number(text: str | None) -> int | None:
+    """A cgroup file's byte count; None for 'max', no limit or an unreadable file."""
+    text = (text or "").strip()
+    if not text.isdigit():
+        return None
+    number = int(text)
+    return number if number < CGROUP_NO_LIMIT_BYTES else None
+
+
+def cgroup_memory_room() -> tuple[int | None, int | None]:
+    """(limit, room) in bytes of the tightest memory cgroup holding this process, or
+    (None, None) where none limits it. Room = limit - (usage - reclaimable page cache)."""
+    tightest: tuple[int | None, int | None] = (None, None)
+    for version, folder in _cgroup_dirs():
+        limit_file, usage_file, cache_key = _CGROUP_FILES[version]
+        limit = _cgroup_number(_read(folder / limit_file))
+        usage = _cgroup_number(_read(folder / usage_file))
+        if limit is None or usage is None:
+            continue
+        cache = 0
+        for line in (_read(folder / "memory.stat") or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == cache_key and value.strip().isdigit():
+                cache = int(value)
+        room = max(limit - max(usage - cache, 0), 0)
+        if tightest[1] is None or room < tightest[1]:
+            tightest = (limit, room)
+    return tightest
 
 
 def _macos_caches() -> dict[str, int | None]:

@@ -3,6 +3,7 @@ import json
 import os
 import struct
 import types
+from pathlib import Path
 
 import pytest
 
@@ -159,7 +160,7 @@ def test_linux_memory_reads_meminfo_in_kib(monkeypatch):
     monkeypatch.setattr(machine, "_read", meminfo)
     # 16318480 x 1024 = 16_710_123_520 bytes; 8000000 x 1024 = 8_192_000_000 bytes.
     assert machine._linux_memory() == (16_710_123_520, 8_192_000_000)
-    assert read == ["/proc/meminfo"]
+    assert read == ["/proc/meminfo", "/proc/self/cgroup"]  # then a cgroup limit, if any
 
 
 def test_linux_memory_falls_back_to_memfree_and_to_none(monkeypatch):
@@ -168,3 +169,58 @@ def test_linux_memory_falls_back_to_memfree_and_to_none(monkeypatch):
     assert machine._linux_memory() == (16_710_123_520, 1_264_196_608)
     monkeypatch.setattr(machine, "_read", lambda path: None)  # /proc/meminfo unreadable
     assert machine._linux_memory() == (None, None)
+
+
+GIB = 1024**3
+
+
+def fake_linux(monkeypatch, tmp_path, cgroup_lines, files):
+    """A /proc and a cgroup file system under tmp_path: 64 GiB of host RAM, 60 GiB free."""
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    meminfo = f"MemTotal: {64 * GIB // 1024} kB\nMemAvailable: {60 * GIB // 1024} kB\n"
+    fixed = {"/proc/self/cgroup": cgroup_lines, "/proc/meminfo": meminfo}
+
+    def read(path):
+        if str(path) in fixed:
+            return fixed[str(path)]
+        return Path(path).read_text().strip() if Path(path).is_file() else None
+
+    monkeypatch.setattr(machine, "_read", read)
+    monkeypatch.setattr(machine, "CGROUP_ROOT", tmp_path)
+
+
+def test_a_container_sees_its_cgroup_v2_limit_not_the_hosts_ram(monkeypatch, tmp_path):
+    # a JupyterHub pod: 2 GiB limit, 1.5 GiB used of which 1 GiB is reclaimable page cache
+    fake_linux(monkeypatch, tmp_path, "0::/\n", {
+        "memory.max": str(2 * GIB), "memory.current": str(3 * GIB // 2),
+        "memory.stat": f"anon 1\ninactive_file {GIB}\nactive_file 5\n"})
+    # room = 2 GiB - (1.5 GiB - 1 GiB) = 1.5 GiB
+    assert machine.cgroup_memory_room() == (2 * GIB, 3 * GIB // 2)
+    assert machine._linux_memory() == (2 * GIB, 3 * GIB // 2)
+
+
+def test_no_cgroup_limit_leaves_meminfo_as_it_is(monkeypatch, tmp_path):
+    fake_linux(monkeypatch, tmp_path, "0::/user.slice\n", {
+        "user.slice/memory.max": "max", "user.slice/memory.current": str(GIB)})
+    assert machine.cgroup_memory_room() == (None, None)
+    assert machine._linux_memory() == (64 * GIB, 60 * GIB)
+
+
+def test_the_tightest_cgroup_v1_ancestor_wins(monkeypatch, tmp_path):
+    # v1 writes "unlimited" as 2**63 rounded down to a page; the parent pod limits to 4 GiB
+    unlimited = str(9223372036854771712)
+    fake_linux(monkeypatch, tmp_path, "5:cpu:/\n4:memory:/kubepods/pod1\n0::/\n", {
+        "memory/kubepods/pod1/memory.limit_in_bytes": unlimited,
+        "memory/kubepods/pod1/memory.usage_in_bytes": str(GIB),
+        "memory/kubepods/memory.limit_in_bytes": str(4 * GIB),
+        "memory/kubepods/memory.usage_in_bytes": str(GIB),
+        "memory/kubepods/memory.stat": "total_inactive_file 0\n"})
+    assert machine.cgroup_memory_room() == (4 * GIB, 3 * GIB)  # 4 GiB - 1 GiB used
+    assert machine._linux_memory() == (4 * GIB, 3 * GIB)
+
+
+def test_unreadable_cgroup_files_give_no_limit(monkeypatch, tmp_path):
+    fake_linux(monkeypatch, tmp_path, "garbage\n0::/missing\n", {"memory.max": "lots"})
+    assert machine.cgroup_memory_room() == (None, None)
