@@ -224,3 +224,52 @@ def test_the_tightest_cgroup_v1_ancestor_wins(monkeypatch, tmp_path):
 def test_unreadable_cgroup_files_give_no_limit(monkeypatch, tmp_path):
     fake_linux(monkeypatch, tmp_path, "garbage\n0::/missing\n", {"memory.max": "lots"})
     assert machine.cgroup_memory_room() == (None, None)
+
+
+def fake_sysctl(monkeypatch, values):
+    monkeypatch.setattr(machine, "_sysctl", lambda name: values.get(name))
+
+
+def test_apple_silicon_caches_come_from_the_performance_cores(monkeypatch):
+    # An M1: performance cores have 128 KiB L1d and a 12 MiB shared L2; there is no hw.l3cachesize.
+    fake_sysctl(monkeypatch, {"hw.perflevel0.l1dcachesize": "131072",
+                              "hw.perflevel0.l2cachesize": "12582912",
+                              "hw.l1dcachesize": "65536", "hw.l2cachesize": "4194304"})
+    assert machine._macos_caches() == {"l1d": 131_072, "l2": 12_582_912, "l3": None}
+
+
+def test_intel_mac_caches_use_the_plain_names(monkeypatch):
+    fake_sysctl(monkeypatch, {"hw.l1dcachesize": "32768", "hw.l2cachesize": "262144",
+                              "hw.l3cachesize": "12582912", "hw.perflevel0.l2cachesize": "0"})
+    assert machine._macos_caches() == {"l1d": 32_768, "l2": 262_144, "l3": 12_582_912}
+
+
+VM_STAT = """Mach Virtual Memory Statistics: (page size of 16384 bytes)
+Pages free:                               12345.
+Pages active:                            400000.
+Pages inactive:                          300000.
+Pages speculative:                         5000.
+Pages wired down:                         90000.
+"""
+
+
+def test_macos_available_memory_counts_free_inactive_and_speculative_pages(monkeypatch):
+    result = types.SimpleNamespace(stdout=VM_STAT)
+    monkeypatch.setattr(machine.subprocess, "run", lambda *args, **kwargs: result)
+    # (12345 + 300000 + 5000) pages x 16384 bytes (Apple silicon's page size)
+    assert machine._macos_available_bytes() == 317_345 * 16_384 == 5_199_380_480
+
+
+def test_describe_on_a_mac(monkeypatch):
+    fake_sysctl(monkeypatch, {"hw.memsize": "17179869184", "hw.physicalcpu": "8",
+                              "machdep.cpu.brand_string": "Apple M1",
+                              "hw.perflevel0.l1dcachesize": "131072",
+                              "hw.perflevel0.l2cachesize": "12582912"})
+    monkeypatch.setattr(machine, "_macos_available_bytes", lambda: 5_199_380_480)
+    monkeypatch.setattr(machine.sys, "platform", "darwin")
+    info = machine.describe()
+    assert (info.cpu_model, info.physical_cores) == ("Apple M1", 8)
+    assert (info.ram_total_bytes, info.ram_available_bytes) == (16 * 1024**3, 5_199_380_480)
+    assert info.cache_bytes == {"l1d": 131_072, "l2": 12_582_912, "l3": None}
+    assert info.last_level_cache_bytes == 12_582_912
+    assert "cache_bytes.l3" in info.missing  # no L3 reported: a reason, not a crash
