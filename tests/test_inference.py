@@ -170,11 +170,9 @@ def test_decode_after_prefill_equals_prefill_of_the_longer_sequence(
     np.testing.assert_allclose(incremental, whole, rtol=1e-9, atol=1e-12)
 
 
-def test_prefill_matches_a_plain_loop_without_cache_tricks():
-    """Reference: causal attention written the obvious way, head by head (MHA, no rope)."""
-    config = tiny(kv_heads=2, rope=False, dtype="fp64")
-    model = TinyTransformer(config)
-    tokens = random_tokens((1, 5))
+def plain_prefill_logits(model, tokens, position_code=lambda vectors: vectors):
+    """Last position's logits, written the obvious way: 2 heads of dim 4, head by head, a
+    causal mask over 5 tokens, `position_code` applied to each head's queries and keys."""
     x = model.embedding[tokens[0]]
     for layer in model.layers:
         h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.attention_norm
@@ -182,7 +180,7 @@ def test_prefill_matches_a_plain_loop_without_cache_tricks():
         heads = []
         for head in range(2):
             cols = slice(4 * head, 4 * head + 4)
-            scores = q[:, cols] @ k[:, cols].T / 2.0  # sqrt(head_dim) = 2
+            scores = position_code(q[:, cols]) @ position_code(k[:, cols]).T / 2.0  # sqrt(4)
             scores[np.triu_indices(5, 1)] = -np.inf
             weights = np.exp(scores - scores.max(axis=1, keepdims=True))
             heads.append(weights / weights.sum(axis=1, keepdims=True) @ v[:, cols])
@@ -191,7 +189,16 @@ def test_prefill_matches_a_plain_loop_without_cache_tricks():
         gate = h @ layer.gate
         x = x + (gate / (1 + np.exp(-gate)) * (h @ layer.up)) @ layer.down
     last = x[-1] / np.sqrt(np.mean(x[-1] ** 2) + 1e-5) * model.final_norm
-    np.testing.assert_allclose(model.prefill(tokens)[0], last @ model.lm_head, rtol=1e-10)
+    return last @ model.lm_head
+
+
+def test_prefill_matches_a_plain_loop_without_cache_tricks():
+    """Reference: causal attention written the obvious way, head by head (MHA, no rope)."""
+    config = tiny(kv_heads=2, rope=False, dtype="fp64")
+    model = TinyTransformer(config)
+    tokens = random_tokens((1, 5))
+    expected = plain_prefill_logits(model, tokens)
+    np.testing.assert_allclose(model.prefill(tokens)[0], expected, rtol=1e-10)
 
 
 # ---------------------------------------------------------------- rotary embeddings
@@ -271,23 +278,7 @@ def test_prefill_with_rope_matches_a_plain_loop():
                 out[p, i + 2] = v[i] * np.sin(angle) + v[i + 2] * np.cos(angle)
         return out
 
-    x = model.embedding[tokens[0]]
-    for layer in model.layers:
-        h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.attention_norm
-        q, k, v = h @ layer.query, h @ layer.key, h @ layer.value
-        heads = []
-        for head in range(2):
-            cols = slice(4 * head, 4 * head + 4)
-            scores = rope(q[:, cols]) @ rope(k[:, cols]).T / 2.0  # sqrt(head_dim) = 2
-            scores[np.triu_indices(5, 1)] = -np.inf
-            weights = np.exp(scores - scores.max(axis=1, keepdims=True))
-            heads.append(weights / weights.sum(axis=1, keepdims=True) @ v[:, cols])
-        x = x + np.concatenate(heads, axis=1) @ layer.output
-        h = x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-5) * layer.mlp_norm
-        gate = h @ layer.gate
-        x = x + (gate / (1 + np.exp(-gate)) * (h @ layer.up)) @ layer.down
-    last = x[-1] / np.sqrt(np.mean(x[-1] ** 2) + 1e-5) * model.final_norm
-    expected = last @ model.lm_head
+    expected = plain_prefill_logits(model, tokens, rope)
     np.testing.assert_allclose(model.prefill(tokens)[0], expected, rtol=1e-10)
     no_rope = TinyTransformer(dataclasses.replace(config, rope=False)).prefill(tokens)[0]
     assert not np.allclose(no_rope, expected, rtol=1e-6)  # the rotation matters here
