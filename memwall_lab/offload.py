@@ -54,22 +54,10 @@ def _bandwidth_of(name: str, link_or_bytes_per_s) -> float:
     return check_positive(name, value)
 
 
-def _check_model(model) -> models.Model:
-    """A Model, or a built-in model's name."""
-    if isinstance(model, str):
-        return models.get(model)
-    if not isinstance(model, models.Model):
-        raise ValueError(f"model must be a models.Model or a model name, got {model!r}")
-    return model
-
-
 def _check_device(device) -> hardware.Hardware:
-    """A Hardware, or a built-in device's name."""
-    if isinstance(device, str):
-        return hardware.get(device)
-    if not isinstance(device, hardware.Hardware):
-        raise ValueError(f"device must be a hardware.Hardware or a device name, got {device!r}")
-    return device
+    """A device (or a built-in device's name) with bandwidth, peak FLOP/s and capacity."""
+    return models.as_device(device, ("bandwidth_bytes_per_s", "peak_flops_per_s",
+                                     "capacity_bytes"))
 
 
 # ---------------------------------------------------------------- the file tier, measured
@@ -283,7 +271,7 @@ def kv_offload(model, context_len: int, offloaded_tokens: int, link_bandwidth_by
     over the link every step: batch x offloaded_tokens x KV bytes per token
     (sliding windows ignored: every layer is counted as attending to every token).
     """
-    model = _check_model(model)
+    model = models.as_model(model)
     context_len = check_count("context_len", context_len, 1)
     offloaded_tokens = check_count("offloaded_tokens", offloaded_tokens, 0, context_len)
     batch = check_count("batch", batch, 1)
@@ -410,7 +398,7 @@ def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtyp
     `fits` counts context_len + 1 tokens of KV per sequence: the step at
     `context_len` writes the new token's K and V beside the cached ones.
     """
-    model, device = _check_model(model), _check_device(device)
+    model, device = models.as_model(model), _check_device(device)
     bandwidth = _bandwidth_of("link", link)
     batch = check_count("batch", batch, 1)
     context_len = check_count("context_len", context_len, 1)
@@ -433,7 +421,7 @@ def largest_offloaded_batch(model, device, context_len: int, dtype: str = "fp16"
     Each sequence needs context_len + 1 tokens of KV (the cached ones and the one the
     step writes); the answer is >= 0.
     """
-    model, device = _check_model(model), _check_device(device)
+    model, device = models.as_model(model), _check_device(device)
     context_len = check_count("context_len", context_len, 1)
     resident_weight_bytes = check_count("resident_weight_bytes", resident_weight_bytes, 0)
     free = math.floor(device.capacity_bytes) - min(resident_weight_bytes,
@@ -464,7 +452,7 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
     `dtypes` is one dtype name or several. `fits` counts context_len + 1 tokens of
     KV per sequence: the step at `context_len` writes the new token's K and V.
     """
-    model, device = _check_model(model), _check_device(device)
+    model, device = models.as_model(model), _check_device(device)
     context_len = check_count("context_len", context_len, 1)
     batch = check_count("batch", batch, 1)
     dtypes = (dtypes,) if isinstance(dtypes, str) else tuple(dtypes)  # "int4", not its letters
@@ -488,7 +476,7 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
 
 def kv_transfer_seconds(model, prompt_tokens: int, link, kv_dtype: str = "fp16") -> float:
     """Seconds to move one request's prompt KV cache from the prefill to the decode device."""
-    model = _check_model(model)
+    model = models.as_model(model)
     return models.kv_cache_bytes(model, prompt_tokens, 1, kv_dtype) / _bandwidth_of("link", link)
 
 
@@ -704,7 +692,7 @@ def simulate_colocated(requests, model, device, replicas: int = 2, dtype: str = 
     """
     requests = _check_requests(requests)
     replicas = check_count("replicas", replicas, 1, 1024)
-    costs = _Costs(_check_model(model), _check_device(device), dtype)
+    costs = _Costs(models.as_model(model), _check_device(device), dtype)
     models.dtype_bits(dtype)
     served, peak = {}, 0
     for replica in range(replicas):
@@ -728,7 +716,7 @@ def simulate_disaggregated(requests, model, device, link, dtype: str = "fp16") -
     first token straight from the prefill device delays the second one instead).
     """
     requests = _check_requests(requests)
-    costs = _Costs(_check_model(model), _check_device(device), dtype)
+    costs = _Costs(models.as_model(model), _check_device(device), dtype)
     models.dtype_bits(dtype)
     bandwidth = _bandwidth_of("link", link)
     arrivals, prefill_free_s = [], 0.0
