@@ -14,6 +14,8 @@ as ``models.Model`` or a built-in name, devices as ``hardware.Hardware`` or a na
 
 from __future__ import annotations
 
+import numbers
+
 from memwall_lab import models
 from memwall_lab.timing import check_count, check_positive
 
@@ -22,7 +24,7 @@ def _attribute_or_number(name: str, value: object, attribute: str) -> float:
     """A device's (or device name's) ``attribute``, e.g. bandwidth_bytes_per_s, or a number > 0."""
     if isinstance(value, str):
         value = models.as_device(value, (attribute,))
-    if not isinstance(value, (int, float)) and not hasattr(value, attribute):
+    if not isinstance(value, numbers.Real) and not hasattr(value, attribute):
         raise ValueError(f"{name} must be a positive number, a device name such as 'm1', or a "
                          f"device with {attribute}; got {value!r}")
     return check_positive(name, getattr(value, attribute, value))

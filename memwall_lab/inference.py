@@ -29,6 +29,7 @@ is limited by slow arithmetic, not by memory - it still halves the bytes.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -143,7 +144,7 @@ class TransformerConfig:
         Targets above MAX_SIZED_WEIGHT_BYTES (1e15 bytes) raise ValueError.
         """
         if isinstance(weight_bytes, bool) or not (
-                isinstance(weight_bytes, (int, float))
+                isinstance(weight_bytes, numbers.Real)
                 and 0 < weight_bytes <= MAX_SIZED_WEIGHT_BYTES):
             raise ValueError(
                 f"weight_bytes must be a number of bytes > 0 and at most "

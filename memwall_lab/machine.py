@@ -161,9 +161,10 @@ def _cgroup_number(text: str | None) -> int | None:
 
 
 def cgroup_memory_room() -> tuple[int | None, int | None]:
-    """(limit, room) in bytes of the tightest memory cgroup holding this process, or
-    (None, None) where none limits it. Room = limit - (usage - reclaimable page cache)."""
-    tightest: tuple[int | None, int | None] = (None, None)
+    """(limit, room) in bytes: the lowest memory limit of the cgroups holding this process and
+    the least room left in any, or (None, None) where none limits it. A cgroup's room is
+    limit - (usage - reclaimable page cache)."""
+    limits, rooms = [], []
     for version, folder in _cgroup_dirs():
         limit_file, usage_file, cache_key = _CGROUP_FILES[version]
         limit = _cgroup_number(_read(folder / limit_file))
@@ -175,10 +176,9 @@ def cgroup_memory_room() -> tuple[int | None, int | None]:
             key, _, value = line.partition(" ")
             if key == cache_key and value.strip().isdigit():
                 cache = int(value)
-        room = max(limit - max(usage - cache, 0), 0)
-        if tightest[1] is None or room < tightest[1]:
-            tightest = (limit, room)
-    return tightest
+        limits.append(limit)
+        rooms.append(max(limit - max(usage - cache, 0), 0))
+    return (min(limits), min(rooms)) if limits else (None, None)
 
 
 def _macos_caches() -> dict[str, int | None]:
@@ -343,6 +343,14 @@ def _memory() -> tuple[int | None, int | None]:
     return None, None
 
 
+class _PartialCpuDetails(OSError):
+    """The CPU's name was found, its cores and caches were not (the reason is the message)."""
+
+    def __init__(self, cpu_model: str | None, reason: str):
+        super().__init__(reason)
+        self.cpu_model = cpu_model
+
+
 def _cpu_and_caches() -> tuple[str | None, int | None, dict[str, int | None]]:
     if sys.platform.startswith("linux"):
         return _linux_cpu_model(), _linux_physical_cores(), _linux_caches()
@@ -354,7 +362,10 @@ def _cpu_and_caches() -> tuple[str | None, int | None, dict[str, int | None]]:
             _macos_caches(),
         )
     if sys.platform == "win32":
-        return (platform.processor() or None, *_windows_cores_and_caches())
+        try:
+            return (platform.processor() or None, *_windows_cores_and_caches())
+        except OSError as error:  # the model name still stands; cores and caches get the reason
+            raise _PartialCpuDetails(platform.processor() or None, str(error)) from None
     # Others: the model name is all the standard library offers.
     return platform.processor() or None, None, dict.fromkeys(CACHE_LEVELS)
 
@@ -363,13 +374,16 @@ def describe() -> MachineInfo:
     """Inspect this machine; never raises, records the reason for every unknown."""
     import numpy
 
+    cpu_reason = model_reason = f"not reported by the OS ({platform.system()})"
     try:
         cpu_model, physical_cores, caches = _cpu_and_caches()
     except (OSError, ValueError) as error:
         cpu_model, physical_cores, caches = None, None, dict.fromkeys(CACHE_LEVELS)
         cpu_reason = f"could not read CPU details: {error}"
-    else:
-        cpu_reason = f"not reported by the OS ({platform.system()})"
+        if isinstance(error, _PartialCpuDetails):  # Windows: the name came, the rest did not
+            cpu_model = error.cpu_model
+        else:
+            model_reason = cpu_reason
     memory_reason = f"not reported by the OS ({platform.system()})"
     try:
         ram_total, ram_available = _memory()
@@ -389,7 +403,7 @@ def describe() -> MachineInfo:
         blas=blas_name(),
     )
     reasons = {
-        "cpu_model": cpu_reason,
+        "cpu_model": model_reason,
         "physical_cores": cpu_reason,
         "logical_cores": "os.cpu_count() returned None",
         "ram_total_bytes": memory_reason,

@@ -100,7 +100,9 @@ def quick_mode(quick: bool | None = None) -> bool:
 
 def memory_budget_bytes() -> int:
     """Most bytes one measurement may allocate: a quarter of available RAM."""
-    available = machine.ram_available_bytes() or UNKNOWN_AVAILABLE_BYTES
+    available = machine.ram_available_bytes()
+    if available is None:  # 0 is a real answer (a full container), not an unknown one
+        available = UNKNOWN_AVAILABLE_BYTES
     return int(available * SAFE_RAM_FRACTION)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 from memwall_lab import hardware
@@ -584,7 +585,7 @@ def peak_flops_for(device, dtype: str) -> float:
     candidates = _peak_candidates(dtype)
     device = as_device(device, ("peak_flops_per_s",))
     peaks = device.peak_flops_per_s
-    if isinstance(peaks, (int, float)):
+    if isinstance(peaks, numbers.Real):
         return float(peaks)
     for candidate in candidates:
         if candidate in peaks:

@@ -131,3 +131,10 @@ def test_a_zero_reference_reading_is_the_machine_s_problem(capsys):
     out = said(capsys)
     assert "could not measure its reference on this machine (it read 0.0)" in out
     assert "could not be checked" not in out
+
+
+def test_measured_judges_a_value_of_zero_or_less_without_measuring(capsys):
+    calls = []
+    check.measured("E [bw]", lambda: -5.0, lambda: calls.append(1) or 40e9, hint="use .best")
+    assert calls == []  # the reference (seconds of measuring) is not run for a hopeless answer
+    assert said(capsys) == "E [bw]: not yet - a measured value is above 0, got -5; use .best"

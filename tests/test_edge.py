@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from memwall_lab import edge, hardware, models
@@ -153,3 +154,11 @@ def test_models_and_devices_by_name():
 def test_bad_model_or_device_says_what_is_allowed(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_numpy_numbers_work_as_capacities_and_bandwidths():
+    model = models.get("llama-3-8b")
+    assert edge.fits_in_memory(model, np.int64(16 * 2**30)) == edge.fits_in_memory(
+        model, 16 * 2**30)
+    assert edge.tokens_per_s_bound(model, np.float32(1e11)) == pytest.approx(
+        edge.tokens_per_s_bound(model, 1e11))

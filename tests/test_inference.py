@@ -518,3 +518,7 @@ def test_bad_decode_inputs_raise():
 def test_bad_arguments_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_sized_for_takes_a_numpy_byte_count():
+    assert TransformerConfig.sized_for(np.int64(10**6)) == TransformerConfig.sized_for(10**6)

@@ -273,3 +273,25 @@ def test_describe_on_a_mac(monkeypatch):
     assert info.cache_bytes == {"l1d": 131_072, "l2": 12_582_912, "l3": None}
     assert info.last_level_cache_bytes == 12_582_912
     assert "cache_bytes.l3" in info.missing  # no L3 reported: a reason, not a crash
+
+
+def test_the_lowest_limit_and_the_least_room_come_from_different_cgroups(monkeypatch, tmp_path):
+    # inner scope: 2 GiB limit, almost empty; outer slice: 8 GiB limit, 7.9 GiB used
+    fake_linux(monkeypatch, tmp_path, "0::/user.slice/jupyter.scope\n", {
+        "user.slice/jupyter.scope/memory.max": str(2 * GIB),
+        "user.slice/jupyter.scope/memory.current": str(GIB // 10),
+        "user.slice/memory.max": str(8 * GIB),
+        "user.slice/memory.current": str(8 * GIB - GIB // 10)})
+    # total = min(2, 8) GiB; room = min(2 - 0.1, 8 - 7.9) GiB = 0.1 GiB
+    assert machine.cgroup_memory_room() == (2 * GIB, GIB // 10)
+
+
+def test_a_windows_failure_keeps_the_cpu_name(monkeypatch):
+    def broken():
+        raise OSError("[WinError 5] denied")
+
+    _as_windows(monkeypatch, broken)
+    monkeypatch.setattr(machine.platform, "processor", lambda: "Intel64 Family 6 Model 154")
+    info = machine.describe()
+    assert info.cpu_model == "Intel64 Family 6 Model 154" and "cpu_model" not in info.missing
+    assert "GetLogicalProcessorInformation failed" in info.missing["physical_cores"]

@@ -294,3 +294,12 @@ def test_blas_threads_reads_the_blas_inside_a_limit():
 def test_peak_flops_names_a_bad_dtype_as_a_dtype():
     with pytest.raises(ValueError, match=r"unknown dtype 'fp16'.*\['fp32', 'fp64'\]"):
         measure.peak_flops("fp16")
+
+
+def test_no_memory_left_is_a_budget_of_zero_not_an_unknown(monkeypatch):
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: 0)  # a full container
+    assert measure.memory_budget_bytes() == 0
+    with pytest.raises(ValueError, match="at most 0 B"):
+        measure.check_fits(1, "anything")
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: None)  # OS will not say
+    assert measure.memory_budget_bytes() == measure.UNKNOWN_AVAILABLE_BYTES // 4
