@@ -23,8 +23,11 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(STAMP_RUN)
 
-lab: $(STAMP_RUN)  ## start JupyterLab in this folder, lesson 00 open (exercises/ beside notebooks/)
-	$(BIN)/jupyter lab notebooks/00_meet_your_machine.ipynb --ServerApp.allow_root=True
+# A notebook path on the command line would make its folder the server's root (and hide
+# exercises/), so the root is this folder and lesson 00 is the page the browser opens.
+lab: $(STAMP_RUN)  ## start JupyterLab at this folder with lesson 00 open; Ctrl-C twice stops it
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.allow_root=True \
+		--LabApp.default_url=/lab/tree/notebooks/00_meet_your_machine.ipynb
 
 test: $(STAMP_TEST)  ## unit tests, then every notebook folder under nbval (quick mode)
 	MEMWALL_QUICK=1 $(BIN)/python -m pytest tests

@@ -4,7 +4,7 @@ Lesson 03 teaches that a decode step is paced by bandwidth and a prefill by
 FLOP/s. That lesson is only true on this machine if the course's own decoder
 gets close to both limits, so this script measures, in one run:
 
-- this machine's copy bandwidth (all cores) and fp32 matmul peak (memwall_lab.measure);
+- this machine's copy bandwidth (every usable CPU) and fp32 matmul peak (memwall_lab.measure);
 - a decode step of a model whose weights are >= 4x the last-level cache,
   reported as bytes moved per second (weights + KV cache read and written);
 - a prefill of the same model, reported as FLOP/s;
@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 
-from memwall_lab import inference, machine, measure
+from threadpoolctl import threadpool_limits
+
+from memwall_lab import inference, machine, machine_state, measure
 from memwall_lab.units import format_bytes, format_rate, format_seconds
 
 DECODE_TARGET = 0.7
@@ -50,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = model_for_this_machine(args.quick)
     info = machine.describe()
+    limit = f" ({info.cpu_limit})" if info.cpu_limit else ""
     print(f"machine: {info.cpu_model}, {info.logical_cores} logical cores, "
+          f"{info.usable_cpus} usable{limit}, "
           f"LLC {format_bytes(info.last_level_cache_bytes or 0)}, BLAS {info.blas}")
+    print(machine_state.assess().line())
     print(f"model:   {config.layers} layers, d_model {config.d_model}, ffn {config.ffn}, "
           f"weights {format_bytes(config.weight_bytes)} ({config.dtype})\n")
 
@@ -59,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     copy = measure.bandwidth("copy", quick=args.quick)
     peak = measure.peak_flops("fp32", quick=args.quick)
     model = inference.TinyTransformer(config)
-    decode = inference.benchmark_decode(model, batch=1, context_len=256, repeats=4 * repeats)
-    prefill = inference.benchmark_prefill(model, batch=1, prompt_len=512, repeats=repeats)
+    # As peak_flops does: no more BLAS threads than the CPUs this process may use.
+    with threadpool_limits(limits=measure.blas_thread_limit(), user_api="blas"):
+        decode = inference.benchmark_decode(model, batch=1, context_len=256,
+                                            repeats=4 * repeats)
+        prefill = inference.benchmark_prefill(model, batch=1, prompt_len=512, repeats=repeats)
 
     print(f"decode step:  {format_seconds(decode.seconds_per_step)}, "
           f"{format_bytes(decode.cost.bytes_moved)} moved, "

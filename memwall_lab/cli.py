@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 def _check_output(path: str, what: str, suffix: str | None = None) -> None:
-    """Raise ValueError unless `path` names a file (ending in `suffix`) in an existing folder."""
+    """Raise ValueError unless `path` names a writable file (ending in `suffix`).
+
+    Checked before any measuring, so a bad path costs nothing: the file is created
+    and removed again (an existing one is opened for appending, which keeps it).
+    """
+    if not str(path).strip():
+        raise ValueError(f"give a file name for the {what}, not an empty one")
     path = Path(path)
     if suffix and path.suffix.lower() != suffix:
         raise ValueError(f"{path}: the {what} is a {suffix[1:].upper()} file, give a name "
@@ -17,20 +23,29 @@ def _check_output(path: str, what: str, suffix: str | None = None) -> None:
         raise ValueError(f"{path}: folder {path.parent} does not exist")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, give a file name for the {what}")
+    existed = path.exists()
+    try:
+        with open(path, "a" if existed else "x"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as error:
+        raise ValueError(f"{path}: cannot write the {what} there "
+                         f"({error.strerror or error})") from None
 
 
 def _report(args) -> int:
     from memwall_lab import report
 
-    if args.json:
+    if args.json is not None:
         _check_output(args.json, "report")
-    if args.plot:
+    if args.plot is not None:
         _check_output(args.plot, "plot", ".png")
     result = report.collect(quick=args.quick or None, progress=True)
     print(report.render(result))
-    if args.json:
+    if args.json is not None:
         print(f"\nwrote {report.save(result, args.json)}")
-    if args.plot:
+    if args.plot is not None:
         print(f"wrote {report.save_roofline(result, args.plot)}")
     return 0
 
@@ -38,15 +53,23 @@ def _report(args) -> int:
 def _refresh(args) -> int:
     from memwall_lab import nbtools
 
+    failed = 0
     for path in args.notebooks:
-        if args.no_execute:
-            notebook = nbtools.strip_outputs(nbtools.read(path))
-            nbtools.write(notebook, path)
-            print(f"{path}: stripped every output except NBVAL_CHECK_OUTPUT cells")
-        else:
-            kept = nbtools.refresh(path)
-            print(f"{path}: re-executed; kept the outputs of check cells {kept}")
-    return 0
+        try:
+            if args.no_execute:
+                notebook = nbtools.strip_outputs(nbtools.read(path))
+                nbtools.write(notebook, path)
+                print(f"{path}: stripped every output except NBVAL_CHECK_OUTPUT cells")
+            else:
+                kept = nbtools.refresh(path)
+                print(f"{path}: re-executed; kept the outputs of check cells {kept}")
+        except (ValueError, OSError) as error:  # report it, and refresh the other notebooks
+            failed += 1
+            print(f"memwall-lab: {_one_line(error)}", file=sys.stderr, flush=True)
+    if failed and len(args.notebooks) > 1:
+        print(f"memwall-lab: {failed} of {len(args.notebooks)} notebooks were not refreshed",
+              file=sys.stderr)
+    return 2 if failed else 0
 
 
 def course_root() -> Path:
@@ -73,9 +96,22 @@ def _make_exercises(args) -> int:
     root = course_root()
     solutions = args.solutions or root / "solutions"
     exercises = args.exercises or root / "exercises"
-    for path in assignments.generate(solutions, exercises):
+    done = assignments.generate(solutions, exercises, force=args.force)
+    for path in done.written:
         print(f"wrote {path}")
+    for path, reason in done.kept:
+        print(f"kept {path}: {reason} (use --force to overwrite)")
     return 0
+
+
+def machine_state_line() -> str | None:
+    """One line on how busy this machine is now, where memwall_lab.machine_state can tell."""
+    try:
+        from memwall_lab import machine_state
+
+        return machine_state.assess().line()
+    except Exception:  # optional: a check runs the same without it
+        return None
 
 
 def _check(args) -> int:
@@ -87,22 +123,37 @@ def _check(args) -> int:
         (root / "exercises").glob("*.ipynb"))
     if not notebooks:
         raise ValueError(f"no exercise notebooks given and none found in {root / 'exercises'}")
-    all_passed = True
+    state = machine_state_line()
+    if state:
+        print(state)
+    all_passed, unreadable = True, 0
     for path in notebooks:
-        if not Path(path).is_file():
-            raise ValueError(f"{path}: no such notebook")
-        solution = grading.find_solution(path, solutions_dirs)
-        print(f"checking {path} against {solution.name} (this runs the notebook) ...",
-              flush=True)
-        results = grading.grade(path, solution)
-        print(grading.scorecard(Path(path).name, results))
+        try:
+            if not Path(path).is_file():
+                raise ValueError(f"{path}: no such notebook")
+            solution = grading.find_solution(path, solutions_dirs)
+            print(f"checking {path} against {solution.name} (this runs the notebook, "
+                  f"at most {args.timeout:g} s a cell) ...", flush=True)
+            results = grading.grade(path, solution, timeout_s=args.timeout,
+                                    progress=lambda line: print(line, flush=True))
+        except (ValueError, OSError) as error:  # report it, and check the other notebooks
+            unreadable += 1
+            print(f"memwall-lab: {_one_line(error)}", file=sys.stderr, flush=True)
+            continue
+        print(grading.scorecard(Path(path).name, results), flush=True)
         all_passed &= bool(results) and all(r.passed for r in results)
+    if unreadable:
+        print(f"memwall-lab: {unreadable} of {len(notebooks)} notebooks could not be checked",
+              file=sys.stderr)
+        return 2
     return 0 if all_passed else 1
 
 
 def _compare(args) -> int:
     from memwall_lab import compare
 
+    if args.plot is not None:
+        _check_output(args.plot, "plot", ".png")
     return compare.run(args.paths, plot_path=args.plot)
 
 
@@ -142,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
                                help="generate exercises/ from solutions/ (never edit exercises)")
     make.add_argument("--solutions", type=Path, help="solution notebooks (default solutions/)")
     make.add_argument("--exercises", type=Path, help="where to write (default exercises/)")
+    make.add_argument("--force", action="store_true",
+                      help="also overwrite exercise notebooks edited by hand")
     make.set_defaults(run=_make_exercises)
 
     check = commands.add_parser(
@@ -149,8 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
                        help="exercise notebooks (default: every one in exercises/)")
     check.add_argument("--solutions", type=Path, help="solution notebooks (default solutions/)")
+    check.add_argument("--timeout", type=_seconds, default=600, metavar="SECONDS",
+                       help="stop a cell that runs longer than this (default 600)")
     check.set_defaults(run=_check)
     return parser
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"give a positive number of seconds, not {text!r}")
+    return seconds
+
+
+def _one_line(error: Exception) -> str:
+    """An error for stderr: 'file: reason' for a file error, else its message."""
+    if isinstance(error, OSError) and error.strerror:
+        return (f"{error.filename}: " if error.filename else "") + error.strerror
+    return str(error).strip() or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:
-        print(f"memwall-lab: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # a missing or unreadable file: one line, not a traceback
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"memwall-lab: {where}{error.strerror or error}", file=sys.stderr)
+    except (ValueError, OSError) as error:  # bad input, a missing file: one line, no traceback
+        print(f"memwall-lab: {_one_line(error)}", file=sys.stderr)
         return 2  # as for bad input: `check` keeps 1 for "a check failed"

@@ -19,6 +19,7 @@ roofline uses `report.roofs` (peak fp64 FLOP/s over the best triad bandwidth).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import re
@@ -188,10 +189,21 @@ def collect_reports(paths: Iterable) -> tuple[list[tuple[Path, dict]], list[str]
         elif path.exists():
             files = [path]
         else:
-            problems.append(_one_line(f"{path}: no such file or directory"))
+            why = ("a symbolic link to nothing (or a symlink loop)" if path.is_symlink()
+                   else "no such file or directory")
+            problems.append(_one_line(f"{path}: {why}"))
             continue
         for file in files:
-            key = file.resolve()
+            try:
+                key = file.resolve(strict=True)
+            except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+                problems.append(_one_line(f"{file}: a symlink loop, not a report file"))
+                continue
+            except OSError as error:
+                why = ("a symlink loop, not a report file" if error.errno == errno.ELOOP
+                       else error.strerror or str(error))
+                problems.append(_one_line(f"{file}: {why}"))
+                continue
             if key in seen:
                 continue
             seen.add(key)

@@ -15,9 +15,10 @@ as ``models.Model`` or a built-in name, devices as ``hardware.Hardware`` or a na
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 from memwall_lab import models
-from memwall_lab.timing import check_count, check_positive
+from memwall_lab.validate import check_count, check_positive, shown
 
 
 def _attribute_or_number(name: str, value: object, attribute: str) -> float:
@@ -26,7 +27,7 @@ def _attribute_or_number(name: str, value: object, attribute: str) -> float:
         value = models.as_device(value, (attribute,))
     if not isinstance(value, numbers.Real) and not hasattr(value, attribute):
         raise ValueError(f"{name} must be a positive number, a device name such as 'm1', or a "
-                         f"device with {attribute}; got {value!r}")
+                         f"device with {attribute}; got {shown(value)}")
     return check_positive(name, getattr(value, attribute, value))
 
 
@@ -89,6 +90,11 @@ def largest_model_that_fits(
     kv_dtype: str = "fp16",
 ) -> models.Model | None:
     """The candidate (Model or model name) with the most parameters that fits, or None."""
+    if isinstance(candidates, (str, models.Model)):  # one candidate, not its letters
+        candidates = (candidates,)
+    if not isinstance(candidates, Iterable):
+        raise ValueError("candidates must be a non-empty list of models.Model or model names, "
+                         f"got {shown(candidates)}")
     candidates = [models.as_model(m) for m in candidates]
     if not candidates:
         raise ValueError("candidates must be a non-empty list of models.Model or model names")

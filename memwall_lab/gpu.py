@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from memwall_lab.measure import Measurement, check_fits, memory_budget_bytes, quick_mode
-from memwall_lab.timing import check_count, time_call
+from memwall_lab.timing import time_call
 from memwall_lab.units import format_bytes, format_rate
+from memwall_lab.validate import check_count, check_flag
 
 GPU_SCHEMA_VERSION = 1
 NO_GPU_LINE = "no GPU found (PyTorch with CUDA/ROCm or CuPy)"
@@ -489,6 +490,7 @@ def host_device_bandwidth(direction: str = "to_device", *, pinned: bool = True, 
     """
     if direction not in ("to_device", "to_host"):
         raise ValueError(f"direction must be 'to_device' or 'to_host', got {direction!r}")
+    pinned = check_flag("pinned", pinned)
     backend, quick = _backend(backend), quick_mode(quick)
     size_bytes = check_count("size_bytes", size_bytes, 4096) if size_bytes is not None \
         else _fitted_bytes(backend, "link_bytes", quick, 1, host=True)

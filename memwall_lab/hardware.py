@@ -16,11 +16,19 @@ import datetime
 import difflib
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 
-from memwall_lab.timing import check_positive
+from memwall_lab.validate import (
+    check_choice,
+    check_count,
+    check_optional_positive,
+    check_peaks,
+    check_positive,
+    check_string,
+)
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
 KINDS = ("datacenter", "laptop", "desktop", "phone", "edge")
@@ -58,8 +66,7 @@ def read_table(filename: str) -> list[dict[str, str]]:
 
 def lookup(what: str, name: object, table: dict):
     """The row of ``table`` named ``name`` (case-insensitive, '_' or ' ' read as '-')."""
-    if not isinstance(name, str):
-        raise ValueError(f"{what} name must be a string, got {name!r}")
+    check_string(f"{what} name", name, next(iter(table), ""))
     key = name.strip().lower().replace("_", "-").replace(" ", "-")
     if key not in table:
         raise closest_error(what, name, table)
@@ -101,9 +108,26 @@ class Hardware:
     source: str = ""
     note: str = ""
 
+    def __post_init__(self):
+        """Check a hand-built device like a table's: positive finite numbers, peaks by dtype."""
+        check_string("hardware name", self.name, "h100-sxm")
+        check_choice("kind", self.kind, KINDS)
+        object.__setattr__(self, "year", check_count("year", self.year, 0, 9999))
+        for name in ("capacity_bytes", "bandwidth_bytes_per_s"):
+            object.__setattr__(self, name, check_positive(f"{self.name} {name}",
+                                                          getattr(self, name)))
+        for name in ("interconnect_bytes_per_s", "tdp_watts"):
+            object.__setattr__(self, name, check_optional_positive(f"{self.name} {name}",
+                                                                   getattr(self, name)))
+        if not isinstance(self.peak_flops_per_s, Mapping):
+            raise ValueError(f"{self.name} peak_flops_per_s must be a dict of FLOP/s by dtype "
+                             f"({', '.join(DTYPES)}), got {self.peak_flops_per_s!r}")
+        object.__setattr__(self, "peak_flops_per_s", check_peaks(
+            f"{self.name} peak_flops_per_s", self.peak_flops_per_s, DTYPES))
+
     def peak(self, dtype: str = "bf16") -> float:
         """Dense peak in FLOP/s (or OP/s for int8) for ``dtype``; ValueError if not offered."""
-        if dtype not in self.peak_flops_per_s:
+        if not isinstance(dtype, str) or dtype not in self.peak_flops_per_s:
             offered = ", ".join(self.peak_flops_per_s) or "none"
             raise ValueError(f"{self.name} has no {dtype!r} peak in the table (has: {offered})")
         return self.peak_flops_per_s[dtype]
@@ -237,6 +261,14 @@ class Link:
     bidirectional_bytes_per_s: float | None
     source: str
     note: str
+
+    def __post_init__(self):
+        """Check a hand-built link like a table's: positive finite bandwidths."""
+        check_string("link name", self.name, "pcie5-x16")
+        object.__setattr__(self, "bandwidth_bytes_per_s", check_positive(
+            f"{self.name} bandwidth_bytes_per_s", self.bandwidth_bytes_per_s))
+        object.__setattr__(self, "bidirectional_bytes_per_s", check_optional_positive(
+            f"{self.name} bidirectional_bytes_per_s", self.bidirectional_bytes_per_s))
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,13 +29,13 @@ is limited by slow arithmetic, not by memory - it still halves the bytes.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from memwall_lab import measure
-from memwall_lab.timing import Samples, check_count, time_call
+from memwall_lab.timing import Samples, time_call
+from memwall_lab.validate import check_count, check_flag, check_real, shown
 
 DTYPES = {"fp16": np.float16, "fp32": np.float32, "fp64": np.float64}
 MAX_SIZED_WEIGHT_BYTES = 10**15  # 1 PB: far beyond any laptop or published model's weights
@@ -45,7 +45,7 @@ RMS_EPSILON = 1e-5
 
 def numpy_dtype(dtype: str) -> np.dtype:
     """The numpy dtype for a course dtype name ("fp16", "fp32", "fp64")."""
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ValueError(
             f"dtype must be one of {', '.join(map(repr, DTYPES))} (numpy has no fast "
             f"bf16/fp8/int8 matmul), got {dtype!r}"
@@ -87,8 +87,7 @@ class TransformerConfig:
                 f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads}): "
                 "kv_heads = heads is MHA, 1 is MQA, another divisor of heads is GQA"
             )
-        if not isinstance(self.rope, bool):
-            raise ValueError(f"rope must be True or False, got {self.rope!r}")
+        object.__setattr__(self, "rope", check_flag("rope", self.rope))
         if self.rope and self.head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head_dim, got {self.head_dim}")
         numpy_dtype(self.dtype)
@@ -106,7 +105,9 @@ class TransformerConfig:
     @property
     def param_count(self) -> int:
         """Number of weights the model holds, the embedding and LM head included."""
-        return sum(math.prod(shape) for shape in weight_shapes(self).values())
+        per_layer = sum(math.prod(shape) for shape in _layer_shapes(self).values())
+        outside = (self.vocab * self.d_model, self.d_model, self.d_model * self.vocab)
+        return self.layers * per_layer + sum(outside)  # as weight_shapes, without a loop
 
     @property
     def weight_bytes(self) -> int:
@@ -143,14 +144,17 @@ class TransformerConfig:
         smallest one, d_model = head_dim * group_size, if the target is below it).
         Targets above MAX_SIZED_WEIGHT_BYTES (1e15 bytes) raise ValueError.
         """
-        if isinstance(weight_bytes, bool) or not (
-                isinstance(weight_bytes, numbers.Real)
-                and 0 < weight_bytes <= MAX_SIZED_WEIGHT_BYTES):
-            raise ValueError(
-                f"weight_bytes must be a number of bytes > 0 and at most "
-                f"{MAX_SIZED_WEIGHT_BYTES:.0e}, got {weight_bytes!r}"
-            )
-        step = check_count("head_dim", head_dim) * check_count("group_size", group_size)
+        try:  # a float: numpy ints would wrap round in the differences below
+            target = check_real("weight_bytes", weight_bytes)
+        except ValueError:
+            target = math.nan
+        if not 0 < target <= MAX_SIZED_WEIGHT_BYTES:
+            raise ValueError(f"weight_bytes must be a number of bytes > 0 and at most "
+                             f"{MAX_SIZED_WEIGHT_BYTES:.0e}, got {shown(weight_bytes)}")
+        weight_bytes = target
+        head_dim, group_size = check_count("head_dim", head_dim), check_count("group_size",
+                                                                              group_size)
+        step = head_dim * group_size
 
         def config(d_model: int) -> TransformerConfig:
             heads = d_model // head_dim
@@ -361,6 +365,7 @@ class TinyTransformer:
         """
         batch = check_count("batch", batch)
         context_len = check_count("context_len", context_len, 0, self.config.max_context)
+        seed = check_count("seed", seed, 0)
         self.reset()
         self._allocate_cache(batch)
         rng = np.random.default_rng(seed)
@@ -538,6 +543,9 @@ def step_cost(
     d_model-sized per token, small next to the weights.
     """
     c = as_config(config)
+    batch = check_count("batch", batch)
+    new_tokens = check_count("new_tokens", new_tokens, 1, c.max_context)
+    context_len = check_count("context_len", context_len, 0, c.max_context - new_tokens)
     tokens = batch * new_tokens
     attended = context_len + new_tokens  # each new token sees the cache and itself
     query_width, kv_width = c.heads * c.head_dim, c.kv_heads * c.head_dim

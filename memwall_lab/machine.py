@@ -1,7 +1,9 @@
 """What this machine is: CPU, cores, caches, RAM, OS and BLAS (introduced in lesson 00).
 
 Linux reads `/proc` and `/sys` (memory capped by the cgroup limit of a container
-or JupyterHub pod, which /proc/meminfo does not show), macOS asks `sysctl`, Windows asks the kernel
+or JupyterHub pod, which /proc/meminfo does not show; CPUs limited by the pod's
+CPU quota and this process's CPU affinity, which `os.cpu_count()` does not show:
+`usable_cpus`, `cpu_limit`), macOS asks `sysctl`, Windows asks the kernel
 through ctypes (GlobalMemoryStatusEx for memory, GetLogicalProcessorInformation
 for cores and caches). A value that cannot be found is `None`, and `missing` says
 why: the course never crashes because a laptop hides its cache sizes.
@@ -10,6 +12,7 @@ why: the course never crashes because a laptop hides its cache sizes.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import platform
 import subprocess
@@ -35,6 +38,8 @@ class MachineInfo:
     numpy: str
     blas: str | None
     missing: dict[str, str] = field(default_factory=dict)
+    usable_cpus: int | None = None  # CPUs this process may keep busy: see `usable_cpus()`
+    cpu_limit: str | None = None  # why that is fewer than logical_cores; None: no limit
 
     @property
     def last_level_cache_bytes(self) -> int | None:
@@ -127,10 +132,10 @@ _CGROUP_FILES = {2: ("memory.max", "memory.current", "inactive_file"),
                  1: ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
 
 
-def _cgroup_dirs() -> list[tuple[int, Path]]:
-    """(cgroup version, folder) of this process's memory cgroups and their ancestors, innermost
-    first, from /proc/self/cgroup ('0::/path' for v2, 'N:memory:/path' for v1; both on a
-    hybrid system)."""
+def _cgroup_dirs(controller: str = "memory") -> list[tuple[int, Path]]:
+    """(cgroup version, folder) of this process's `controller` cgroups and their ancestors,
+    innermost first, from /proc/self/cgroup ('0::/path' for v2, 'N:memory:/path' or
+    'N:cpu,cpuacct:/path' for v1; both on a hybrid system)."""
     dirs: list[tuple[int, Path]] = []
     for line in (_read("/proc/self/cgroup") or "").splitlines():
         parts = line.split(":", 2)
@@ -139,8 +144,10 @@ def _cgroup_dirs() -> list[tuple[int, Path]]:
         _, controllers, path = parts
         if controllers == "" and parts[0] == "0":
             version, mount = 2, CGROUP_ROOT
-        elif "memory" in controllers.split(","):
-            version, mount = 1, CGROUP_ROOT / "memory"
+        elif controller in controllers.split(","):
+            version, mount = 1, CGROUP_ROOT / controller
+            if not mount.is_dir():  # mounted as 'cpu,cpuacct' without the 'cpu' link
+                mount = CGROUP_ROOT / controllers
         else:
             continue
         folder = mount / path.strip().lstrip("/")
@@ -179,6 +186,70 @@ def cgroup_memory_room() -> tuple[int | None, int | None]:
         limits.append(limit)
         rooms.append(max(limit - max(usage - cache, 0), 0))
     return (min(limits), min(rooms)) if limits else (None, None)
+
+
+def cgroup_cpu_quota() -> tuple[float, str] | None:
+    """(CPUs, file) of the tightest CPU quota of the cgroups holding this process, or None.
+
+    A quota is CPU time per period: cgroup v2 writes "150000 100000" in cpu.max (1.5
+    CPUs; "max 100000" is no quota), v1 writes cpu.cfs_quota_us and cpu.cfs_period_us
+    (quota -1 is no quota).
+    """
+    quotas = []
+    for version, folder in _cgroup_dirs("cpu"):
+        if version == 2:
+            quota, _, period = (_read(folder / "cpu.max") or "").partition(" ")
+            source = "cgroup cpu.max"
+        else:
+            quota = _read(folder / "cpu.cfs_quota_us") or ""
+            period = _read(folder / "cpu.cfs_period_us") or ""
+            source = "cgroup cpu.cfs_quota_us"
+        quota, period = quota.strip(), period.strip()
+        if quota.isdigit() and period.isdigit() and int(quota) > 0 and int(period) > 0:
+            quotas.append((int(quota) / int(period), source))
+    return min(quotas) if quotas else None
+
+
+def _affinity_count() -> int | None:
+    """CPUs this process may be scheduled on (its affinity mask), or None where unknown."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        try:
+            return len(os.sched_getaffinity(0)) or None
+        except OSError:
+            return None
+    process_cpu_count = getattr(os, "process_cpu_count", None)  # Python 3.13+, Windows too
+    return process_cpu_count() if process_cpu_count else None
+
+
+def _cpu_share() -> tuple[int, str | None]:
+    """(usable CPUs, why fewer than the logical CPUs or None): see `usable_cpus`."""
+    logical = os.cpu_count() or 1
+    usable, limits = logical, []
+    affinity = _affinity_count()
+    if affinity and affinity < logical:
+        usable = affinity
+        limits.append(f"CPU affinity allows {affinity} of {logical} logical CPUs")
+    quota = cgroup_cpu_quota()
+    if quota and quota[0] < min(logical, usable):
+        cpus, source = quota
+        usable = min(usable, max(1, math.ceil(cpus)))
+        shown = f"{round(cpus, 2):g}"
+        limits.append(f"a CPU quota of {shown} CPU{'' if shown == '1' else 's'} ({source})")
+    return max(1, usable), " and ".join(limits) or None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may keep busy: the least of the logical CPUs, its CPU affinity
+    and its cgroup CPU quota rounded up; at least 1. The default thread count of every
+    measurement: more threads than this only queue for the same CPUs and get throttled."""
+    return _cpu_share()[0]
+
+
+def cpu_limit() -> str | None:
+    """Why this process may use fewer CPUs than the machine's logical CPUs, e.g. 'a CPU
+    quota of 1.5 CPUs (cgroup cpu.max)' or 'CPU affinity allows 2 of 64 logical CPUs';
+    None where nothing limits it."""
+    return _cpu_share()[1]
 
 
 def _macos_caches() -> dict[str, int | None]:
@@ -390,6 +461,12 @@ def describe() -> MachineInfo:
     except (OSError, ValueError, AttributeError) as error:
         ram_total, ram_available = None, None
         memory_reason = f"could not read memory details: {error}"
+    share_reason = None
+    try:
+        share, limit = _cpu_share()
+    except (OSError, ValueError) as error:
+        share, limit = None, None
+        share_reason = f"could not read the CPU quota or affinity: {error}"
     info = MachineInfo(
         cpu_model=cpu_model,
         physical_cores=physical_cores,
@@ -401,6 +478,8 @@ def describe() -> MachineInfo:
         python=platform.python_version(),
         numpy=numpy.__version__,
         blas=blas_name(),
+        usable_cpus=share,
+        cpu_limit=limit,
     )
     reasons = {
         "cpu_model": model_reason,
@@ -409,6 +488,7 @@ def describe() -> MachineInfo:
         "ram_total_bytes": memory_reason,
         "ram_available_bytes": memory_reason,
         "blas": "threadpoolctl found no BLAS library loaded by numpy",
+        "usable_cpus": share_reason,
     }
     for name, reason in reasons.items():
         if getattr(info, name) is None:

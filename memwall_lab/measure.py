@@ -7,25 +7,32 @@
 - `mountain`: read bandwidth over working-set size x stride (the CS:APP mountain);
 - `peak_flops`: matrix-multiply throughput at sizes that reach the BLAS plateau.
 
+Threads default to the CPUs this process may use (`machine.usable_cpus`: a hub
+pod's CPU quota or a CPU affinity mask, not the host's cores), and the BLAS is
+held to that many while measuring.
+
 Every result is a `Measurement` in SI units (bytes/s, seconds, FLOP/s) that keeps
 its raw samples. Sizes adapt to the machine: no measurement uses more than a
-quarter of the memory the OS reports available. Quick mode (`MEMWALL_QUICK=1` or
+quarter of the memory the OS reports available (the matmul size shrinks to fit
+too). Quick mode (`MEMWALL_QUICK=1` or
 `quick=True`) keeps each measurement to a few seconds.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from memwall_lab import machine
+from memwall_lab import machine, provenance
 from memwall_lab.progress import Progress
-from memwall_lab.timing import check_count, time_call
+from memwall_lab.timing import check_count, notice_spread, time_call
 from memwall_lab.units import format_bytes, format_rate, format_seconds
 
 QUICK_ENV = "MEMWALL_QUICK"
@@ -63,15 +70,24 @@ class Measurement:
         """True for rates (bandwidth, FLOP/s), False for times (latency)."""
         return self.unit != "s"
 
+    def __post_init__(self) -> None:
+        # A measurement never hides its spread: a busy machine is said (once per cell).
+        if len(self.samples) >= 3:
+            notice_spread(self.spread, f"{self.kernel} {self.quantity} readings",
+                          stacklevel=5)  # past the dataclass __init__ to the caller
+        if self.quantity == "latency":  # a working set read off a measured curve is measured
+            provenance.remember(self.size_bytes)
+
     @property
     def best(self) -> float:
         """Best sample: the highest rate or the shortest time, in `unit`."""
-        return max(self.samples) if self.higher_is_better else min(self.samples)
+        return provenance.mark(max(self.samples) if self.higher_is_better
+                               else min(self.samples))
 
     @property
     def median(self) -> float:
         """Median sample in `unit`."""
-        return float(np.median(self.samples))
+        return provenance.mark(float(np.median(self.samples)))
 
     @property
     def spread(self) -> float:
@@ -121,12 +137,20 @@ def _last_level_cache_bytes() -> int:
     return machine.describe().last_level_cache_bytes or 8 * 1024**2
 
 
-def default_array_bytes() -> int:
-    """STREAM's rule: each array at least 4x the last-level cache (32 MiB if unknown)."""
-    return max(4 * _last_level_cache_bytes(), 32 * 1024**2)
+# Quick mode (tests, a first look) caps each array here: seconds, not minutes, on a server
+# whose last cache is hundreds of MiB. Such arrays may read cache, not DRAM, and
+# `bandwidth`'s details["below_4x_last_cache"] says so.
+QUICK_MAX_ARRAY_BYTES = 128 * 1024**2
 
 
-def fitted_array_bytes(arrays: int = 3) -> int:
+def default_array_bytes(quick: bool | None = None) -> int:
+    """STREAM's rule: each array at least 4x the last-level cache (32 MiB if unknown), in
+    bytes; at most QUICK_MAX_ARRAY_BYTES in quick mode."""
+    stream_bytes = max(4 * _last_level_cache_bytes(), 32 * 1024**2)
+    return min(stream_bytes, QUICK_MAX_ARRAY_BYTES) if quick_mode(quick) else stream_bytes
+
+
+def fitted_array_bytes(arrays: int = 3, quick: bool | None = None) -> int:
     """`default_array_bytes`, shrunk so `arrays` arrays fit the memory budget, in bytes.
 
     Rounded down to whole triad blocks (1 MiB); at least one block, so a machine
@@ -134,13 +158,13 @@ def fitted_array_bytes(arrays: int = 3) -> int:
     """
     block_bytes = TRIAD_BLOCK_ELEMENTS * WORD_BYTES
     arrays = check_count("arrays", arrays, 1, 3)
-    fitting = min(default_array_bytes(), memory_budget_bytes() // arrays)
+    fitting = min(default_array_bytes(quick), memory_budget_bytes() // arrays)
     return max(block_bytes, fitting // block_bytes * block_bytes)
 
 
 def _check_threads(threads: int | None) -> int:
     if threads is None:
-        return os.cpu_count() or 1
+        return machine.usable_cpus()
     return check_count("threads", threads, 1, MAX_THREADS)
 
 
@@ -203,7 +227,7 @@ def bandwidth(
     threads = _check_threads(threads)
     if array_bytes is None:
         # Every kernel gets the size 3 arrays fit, so the four kernels run on equal arrays.
-        array_bytes = fitted_array_bytes(max(STREAM_ARRAYS.values()))
+        array_bytes = fitted_array_bytes(max(STREAM_ARRAYS.values()), quick)
     array_bytes = check_count("array_bytes", array_bytes, TRIAD_BLOCK_ELEMENTS * WORD_BYTES)
     repeats = check_count("repeats", repeats, 1, 1000) if repeats is not None else (
         3 if quick_mode(quick) else 10)
@@ -220,6 +244,7 @@ def bandwidth(
             run = lambda: list(pool.map(lambda r: work(*r), ranges))  # noqa: E731
         samples = time_call(run, repeats=repeats, warmup=1, warn=False)
     counted_bytes = arrays * elements * WORD_BYTES
+    last_level_bytes = _last_level_cache_bytes()
     return Measurement(
         quantity="bandwidth",
         kernel=kernel,
@@ -228,7 +253,8 @@ def bandwidth(
         size_bytes=array_bytes,
         threads=len(ranges),
         details={"counted_bytes": counted_bytes, "arrays": arrays, "seconds": samples.seconds,
-                 "below_4x_last_cache": array_bytes < 4 * _last_level_cache_bytes()},
+                 "last_level_cache_bytes": last_level_bytes,
+                 "below_4x_last_cache": array_bytes < 4 * last_level_bytes},
     )
 
 
@@ -430,10 +456,32 @@ def mountain(
 
 def _blas_threads() -> int | None:
     """Threads numpy's BLAS says it uses now, or None where threadpoolctl finds no BLAS."""
-    from threadpoolctl import threadpool_info
-
     counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
     return max(counts) if counts else None
+
+
+def blas_thread_limit() -> int | None:
+    """The usable CPUs where numpy's BLAS would run more threads than that, else None (no
+    limit: a BLAS already held lower, e.g. by OPENBLAS_NUM_THREADS, is left as it is).
+    For `threadpool_limits(limits=blas_thread_limit(), user_api="blas")` around any timed
+    numpy code that calls the BLAS."""
+    usable, blas_threads = machine.usable_cpus(), _blas_threads()
+    return usable if blas_threads is not None and blas_threads > usable else None
+
+
+PLATEAU_N = {"quick": 1536, "full": 2560}  # matmul sizes on numpy's BLAS plateau
+MATMUL_N_STEP = 64  # a shrunk size stays a multiple of 64, as BLAS kernels block them
+
+
+def default_matmul_n(dtype: str = "fp64", quick: bool | None = None) -> int:
+    """`peak_flops`'s default n: a size on the BLAS plateau, shrunk (to a multiple of 64,
+    16 at least) so its three n x n matrices fit the memory budget."""
+    itemsize = np.dtype(FLOAT_DTYPES[_check_kernel(dtype, FLOAT_DTYPES, "dtype")]).itemsize
+    plateau = PLATEAU_N["quick" if quick_mode(quick) else "full"]
+    fitting = math.isqrt(max(memory_budget_bytes(), 0) // (3 * itemsize))
+    if fitting >= plateau:
+        return plateau
+    return max(16, fitting // MATMUL_N_STEP * MATMUL_N_STEP or fitting)
 
 
 def peak_flops(
@@ -446,15 +494,21 @@ def peak_flops(
 ) -> Measurement:
     """Measure matrix-multiply throughput in FLOP/s (2 n^3 FLOPs per n x n product).
 
-    `n` defaults to a size on numpy's BLAS plateau; `threads` limits the BLAS
-    threads (default: the BLAS default, usually every core). The result's
-    `threads` is what the BLAS reports it used, or None where threadpoolctl
-    cannot see or steer it (Apple Accelerate); `details["threads_requested"]`
-    keeps what was asked for.
+    `n` defaults to a size on numpy's BLAS plateau, shrunk where memory is short
+    (`default_matmul_n`; `details["n_reduced_for_memory"]` then says so: a small
+    product can read below the plateau). `threads` limits the BLAS threads
+    (default: the BLAS default, usually every core, held to `machine.usable_cpus`).
+    The result's `threads` is what the BLAS reports it used, or None where
+    threadpoolctl cannot see or steer it (Apple Accelerate);
+    `details["threads_requested"]` keeps what was asked for.
     """
     _check_kernel(dtype, FLOAT_DTYPES, "dtype")
     quick = quick_mode(quick)
-    n = check_count("n", n, 16, 32768) if n is not None else (1536 if quick else 2560)
+    if n is None:
+        n = default_matmul_n(dtype, quick)
+        reduced = n < PLATEAU_N["quick" if quick else "full"]
+    else:
+        n, reduced = check_count("n", n, 16, 32768), False
     repeats = check_count("repeats", repeats, 1, 1000) if repeats is not None else (
         3 if quick else 5)
     if threads is not None:
@@ -462,11 +516,11 @@ def peak_flops(
     itemsize = np.dtype(FLOAT_DTYPES[dtype]).itemsize
     check_fits(3 * n * n * itemsize, "peak_flops")
     rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((n, n)).astype(FLOAT_DTYPES[dtype]) for _ in range(2))
+    # Drawn in the dtype itself: no float64 temporary beyond the budget checked above.
+    a, b = (rng.standard_normal((n, n), dtype=FLOAT_DTYPES[dtype]) for _ in range(2))
     out = np.empty_like(a)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=threads, user_api="blas"):
+    limit = threads if threads is not None else blas_thread_limit()
+    with threadpool_limits(limits=limit, user_api="blas"):
         used_threads = _blas_threads()
         samples = time_call(lambda: np.matmul(a, b, out=out), repeats=repeats, warmup=1,
                             warn=False)
@@ -478,5 +532,20 @@ def peak_flops(
         samples=tuple(flops / s for s in samples.seconds),
         size_bytes=3 * n * n * itemsize,
         threads=used_threads,
-        details={"flops": flops, "n": n, "dtype": dtype, "threads_requested": threads},
+        details={"flops": flops, "n": n, "dtype": dtype, "threads_requested": threads,
+                 "n_reduced_for_memory": reduced},
     )
+
+
+def hold_blas_to_usable_cpus() -> int | None:
+    """Limit numpy's BLAS to the usable CPUs for the rest of the session, where it would
+    run more threads (a pod's CPU quota is invisible to it); return the limit or None."""
+    limit = blas_thread_limit()
+    if limit is not None:
+        threadpool_limits(limits=limit, user_api="blas")  # applies now, until the end
+    return limit
+
+
+# A BLAS that starts a thread per CPU it sees, in a container allowed fewer, measures its
+# own throttling: every lesson imports this module, so the limit is set here, once.
+hold_blas_to_usable_cpus()

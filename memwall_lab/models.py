@@ -22,7 +22,14 @@ import numbers
 from dataclasses import dataclass, fields
 
 from memwall_lab import hardware
-from memwall_lab.timing import check_count
+from memwall_lab.validate import (
+    check_choice,
+    check_count,
+    check_device,
+    check_flag,
+    check_string,
+    shown,
+)
 
 DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
 _MLP_KINDS = ("gated", "plain")
@@ -102,8 +109,8 @@ class Model:
     note: str = ""
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not check_string("model name", self.name, "my-model"):
+            raise ValueError("model name must be a non-empty string, got ''")
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         if self.head_dim is None:
@@ -127,15 +134,13 @@ class Model:
             if f.name not in core and f.type == "int":
                 object.__setattr__(self, f.name, check_count(f.name, getattr(self, f.name), 0))
         for name in ("tied_embeddings", "qkv_bias", "linear_bias", "router_bias"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, check_flag(name, getattr(self, name)))
 
     def _check_choices(self):
         """The string options are one of the known kinds."""
         for name, allowed in (("mlp", _MLP_KINDS), ("norm", _NORM_KINDS),
                               ("position", _POSITION_KINDS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
 
     def _check_consistency(self):
         """Heads group evenly; window, MoE and MLA settings come as complete sets."""
@@ -198,11 +203,9 @@ def _parse_cell(text: str, kind: str):
 @functools.lru_cache(maxsize=1)
 def _table() -> dict[str, Model]:
     """Every model in data/models.csv, keyed by canonical name."""
-    from memwall_lab.hardware import read_table
-
     types = {f.name: f.type for f in fields(Model)}
     models = {}
-    for row in read_table("models.csv"):
+    for row in hardware.read_table("models.csv"):
         values = {key: _parse_cell(text, types[key]) for key, text in row.items() if key in types}
         models[row["name"]] = Model(**values)
     return models
@@ -211,13 +214,11 @@ def _table() -> dict[str, Model]:
 @functools.lru_cache(maxsize=1)
 def published_params() -> dict[str, tuple[int, int | None]]:
     """(total, active or None) parameter counts as the model authors publish them."""
-    from memwall_lab.hardware import read_table
-
     return {
         row["name"]: (int(row["published_params"]),
                       int(row["published_active_params"]) if row["published_active_params"]
                       else None)
-        for row in read_table("models.csv")
+        for row in hardware.read_table("models.csv")
     }
 
 
@@ -228,15 +229,7 @@ def names() -> list[str]:
 
 def get(name: str) -> Model:
     """The built-in model called ``name`` (case-insensitive); ValueError lists close matches."""
-    if not isinstance(name, str):
-        raise ValueError(f"model name must be a string, got {name!r}")
-    key = name.strip().lower().replace("_", "-").replace(" ", "-")
-    table = _table()
-    if key not in table:
-        close = difflib.get_close_matches(key, table, n=5, cutoff=0.4)
-        hint = f" Closest: {', '.join(close)}." if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} Known: {', '.join(table)}")
-    return table[key]
+    return hardware.lookup("model", name, _table())
 
 
 def as_model(model: Model | str) -> Model:
@@ -246,17 +239,23 @@ def as_model(model: Model | str) -> Model:
     if isinstance(model, str):
         return get(model)
     raise ValueError(f"model must be a models.Model or a model name such as 'llama-3-8b', "
-                     f"got {model!r}")
+                     f"got {shown(model)}")
 
 
 def as_device(device, attributes: tuple[str, ...] = _STEP_DEVICE_ATTRIBUTES):
-    """``device`` itself if it has ``attributes``, else the built-in device of that name."""
+    """``device`` itself if its ``attributes`` are sound numbers; a name gives the built-in one.
+
+    A hand-built device is checked where it is taken in (``validate.check_device``):
+    bandwidth and capacity positive finite numbers, peaks one or a dict by dtype.
+    """
     if isinstance(device, str):
         return hardware.get(device)
     missing = [name for name in attributes if not hasattr(device, name)]
     if missing:
         raise ValueError(f"device must be a hardware.Hardware, a device name such as "
-                         f"'h100-sxm', or an object with {', '.join(attributes)}; got {device!r}")
+                         f"'h100-sxm', or an object with {', '.join(attributes)}; "
+                         f"got {shown(device)}")
+    check_device(device, attributes, hardware.DTYPES)
     return device
 
 
@@ -480,7 +479,7 @@ def decode_step(
     model = as_model(model)
     context_len = check_count("context_len", context_len, 1)
     batch = check_count("batch", batch, 1)
-    kv_dtype = kv_dtype or dtype
+    kv_dtype = dtype if kv_dtype is None else kv_dtype
     keys = model.full_attention_layers * (context_len + 1)
     keys += model.sliding_layers * min(context_len + 1, model.sliding_window)
     flops = batch * (2 * _matmul_params(model) + _attention_flops(model, keys, "decode"))
@@ -506,7 +505,7 @@ def prefill(
     model = as_model(model)
     prompt_len = check_count("prompt_len", prompt_len, 1)
     batch = check_count("batch", batch, 1)
-    kv_dtype = kv_dtype or dtype
+    kv_dtype = dtype if kv_dtype is None else kv_dtype
     keys = model.full_attention_layers * _causal_keys(prompt_len, 0)
     keys += model.sliding_layers * _causal_keys(prompt_len, model.sliding_window)
     flops = batch * (2 * _matmul_params(model) * prompt_len
@@ -598,7 +597,11 @@ def peak_flops_for(device, dtype: str) -> float:
 def step_time(cost: StepCost, device, compute_dtype: str = "bf16") -> StepTime:
     """Put a StepCost on a device (anything with bandwidth_bytes_per_s and peak_flops_per_s)."""
     device = as_device(device)
-    return StepTime(cost, peak_flops_for(device, compute_dtype), device.bandwidth_bytes_per_s)
+    if not isinstance(cost, StepCost):
+        raise ValueError(f"cost must be a models.StepCost (from decode_step or prefill), "
+                         f"got {shown(cost)}")
+    return StepTime(cost, peak_flops_for(device, compute_dtype),
+                    float(device.bandwidth_bytes_per_s))
 
 
 def decode_time(
@@ -607,7 +610,7 @@ def decode_time(
 ) -> StepTime:
     """Time bounds of one decode step on ``device``; computes in ``dtype`` unless told otherwise."""
     cost = decode_step(model, context_len, batch, dtype, kv_dtype)
-    return step_time(cost, device, compute_dtype or dtype)
+    return step_time(cost, device, dtype if compute_dtype is None else compute_dtype)
 
 
 def prefill_time(
@@ -616,7 +619,7 @@ def prefill_time(
 ) -> StepTime:
     """Time bounds of a prefill of ``batch`` prompts of ``prompt_len`` tokens on ``device``."""
     cost = prefill(model, prompt_len, batch, dtype, kv_dtype)
-    return step_time(cost, device, compute_dtype or dtype)
+    return step_time(cost, device, dtype if compute_dtype is None else compute_dtype)
 
 
 def decode_critical_batch(
@@ -665,7 +668,7 @@ def max_batch(
     """
     model = as_model(model)
     free = free_bytes_beside_weights(model, device, dtype)
-    per_sequence = kv_cache_bytes(model, context_len, 1, kv_dtype or dtype)
+    per_sequence = kv_cache_bytes(model, context_len, 1, dtype if kv_dtype is None else kv_dtype)
     return max(free, 0) // per_sequence
 
 
@@ -681,7 +684,7 @@ def max_context_len(
     batch = check_count("batch", batch, 1)
     limit = model.max_context if limit is None else check_count("limit", limit, 1)
     free = free_bytes_beside_weights(model, device, dtype)
-    kv_dtype = kv_dtype or dtype
+    kv_dtype = dtype if kv_dtype is None else kv_dtype
     low, high = 0, limit
     while low < high:
         middle = (low + high + 1) // 2
@@ -696,4 +699,4 @@ def kv_token_budget(
     """Largest batch x context (tokens) whose KV fits beside the weights, windows ignored."""
     model = as_model(model)
     free = free_bytes_beside_weights(model, device, dtype)
-    return max(free, 0) // kv_bytes_per_token(model, kv_dtype or dtype)
+    return max(free, 0) // kv_bytes_per_token(model, dtype if kv_dtype is None else kv_dtype)

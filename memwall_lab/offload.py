@@ -24,12 +24,21 @@ import heapq
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from memwall_lab import hardware, measure, models
-from memwall_lab.timing import check_choice, check_count, check_positive, time_call
+from memwall_lab.timing import time_call
+from memwall_lab.validate import (
+    check_choice,
+    check_count,
+    check_number,
+    check_positive,
+    check_string,
+    shown,
+)
 
 CACHE_STATES = ("warm", "cold")
 READ_CHUNK_BYTES = 8 * 1024**2
@@ -60,13 +69,29 @@ def _check_device(device) -> hardware.Hardware:
                                      "capacity_bytes"))
 
 
+def _check_directory(directory) -> str:
+    """`directory` if it names an existing folder; None means the system's temporary folder."""
+    directory = tempfile.gettempdir() if directory is None else directory
+    if not isinstance(directory, str) or not os.path.isdir(directory):
+        raise ValueError(f"directory must be an existing folder, got {shown(directory)}")
+    return directory
+
+
+def _check_sequence(name: str, values, what: str) -> tuple:
+    """`values` as a tuple, if it is a list or other iterable (not one string or number)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a list of {what}, got {shown(values)}")
+    return tuple(values)
+
+
 # ---------------------------------------------------------------- the file tier, measured
 
 
 def default_file_bytes(quick: bool | None = None, directory: str | None = None) -> int:
     """Bytes of the file to read back: 1 GiB (quick: 128 MiB), capped by free RAM and disk."""
+    directory = _check_directory(directory)
     wanted = QUICK_FILE_BYTES if measure.quick_mode(quick) else DEFAULT_FILE_BYTES
-    free_disk_bytes = _free_disk_bytes(directory or tempfile.gettempdir())
+    free_disk_bytes = _free_disk_bytes(directory)
     size = min(wanted, measure.memory_budget_bytes(), int(free_disk_bytes * DISK_FRACTION))
     return max(size // READ_CHUNK_BYTES, 1) * READ_CHUNK_BYTES
 
@@ -127,9 +152,7 @@ def file_read_bandwidth_bytes_per_s(
     """
     check_choice("cache", cache, CACHE_STATES)
     quick = measure.quick_mode(quick)
-    directory = tempfile.gettempdir() if directory is None else directory
-    if not isinstance(directory, str) or not os.path.isdir(directory):
-        raise ValueError(f"directory must be an existing folder, got {directory!r}")
+    directory = _check_directory(directory)
     if size_bytes is None:
         size_bytes = default_file_bytes(quick, directory)
     size_bytes = check_count("size_bytes", size_bytes, MIN_FILE_BYTES)
@@ -193,11 +216,19 @@ class Tier:
     bandwidth_bytes_per_s: float
     origin: str  # "measured on this machine" or a source URL
 
+    def __post_init__(self):
+        """Check a hand-built tier like a table's: a name and a positive finite bandwidth."""
+        check_string("tier name", self.name, "PCIe 5.0 x16")
+        check_string("tier origin", self.origin, "measured on this machine")
+        object.__setattr__(self, "bandwidth_bytes_per_s", check_positive(
+            f"{self.name} bandwidth_bytes_per_s", self.bandwidth_bytes_per_s))
+
 
 def sourced_tiers(device_name: str = "h100-sxm", link_names=DEFAULT_TIER_LINKS) -> list[Tier]:
     """An accelerator's memory and some links (a name or names), from the tables, fastest first."""
     if isinstance(link_names, str):  # one link name, not its characters
         link_names = (link_names,)
+    link_names = _check_sequence("link_names", link_names, "link names such as 'pcie5-x16'")
     device = hardware.get(device_name)
     tiers = [Tier(f"{device.display_name} {device.memory_type}", device.bandwidth_bytes_per_s,
                   device.source)]
@@ -319,17 +350,14 @@ class Pipeline:
 
 def pipeline(stage_seconds, items: int = 1) -> Pipeline:
     """A pipeline of stages of the given seconds over `items` items: max vs sum bounds."""
-    stages = tuple(stage_seconds)
+    stages = tuple(check_number("each stage time in s", value, 0)
+                   for value in _check_sequence("stage_seconds", stage_seconds, "times in s"))
     if not stages:
         raise ValueError("stage_seconds must name at least one stage time in s")
-    for value in stages:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0):
-            raise ValueError(f"each stage time must be a finite number of s >= 0, got {value!r}")
     if sum(stages) == 0:
         raise ValueError("at least one stage must take some time (all stage_seconds are 0)")
     items = check_count("items", items, 1)
-    return Pipeline(tuple(float(value) for value in stages), items)
+    return Pipeline(stages, items)
 
 
 # ---------------------------------------------------------------- throughput batching
@@ -403,10 +431,11 @@ def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtyp
     batch = check_count("batch", batch, 1)
     context_len = check_count("context_len", context_len, 1)
     resident_weight_bytes = check_count("resident_weight_bytes", resident_weight_bytes, 0)
+    kv_dtype = dtype if kv_dtype is None else kv_dtype
     step = models.decode_time(model, device, context_len, batch, dtype, kv_dtype)
     weights = models.weight_bytes(model, dtype)
     streamed = max(weights - resident_weight_bytes, 0)
-    kv = _kv_after_step_bytes(model, context_len, batch, kv_dtype or dtype)
+    kv = _kv_after_step_bytes(model, context_len, batch, kv_dtype)
     return OffloadedBatchStep(
         batch=batch, context_len=context_len, streamed_weight_bytes=streamed,
         needed_device_bytes=min(resident_weight_bytes, weights) + kv,
@@ -426,7 +455,8 @@ def largest_offloaded_batch(model, device, context_len: int, dtype: str = "fp16"
     resident_weight_bytes = check_count("resident_weight_bytes", resident_weight_bytes, 0)
     free = math.floor(device.capacity_bytes) - min(resident_weight_bytes,
                                                    models.weight_bytes(model, dtype))
-    per_sequence = _kv_after_step_bytes(model, context_len, 1, kv_dtype or dtype)
+    per_sequence = _kv_after_step_bytes(model, context_len, 1,
+                                        dtype if kv_dtype is None else kv_dtype)
     return max(free, 0) // per_sequence
 
 
@@ -455,7 +485,8 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
     model, device = models.as_model(model), _check_device(device)
     context_len = check_count("context_len", context_len, 1)
     batch = check_count("batch", batch, 1)
-    dtypes = (dtypes,) if isinstance(dtypes, str) else tuple(dtypes)  # "int4", not its letters
+    dtypes = (dtypes,) if isinstance(dtypes, str) else _check_sequence(  # "int4", not letters
+        "dtypes", dtypes, f"dtype names ({', '.join(models.DTYPE_BITS)})")
     if not dtypes:
         raise ValueError(f"dtypes must name at least one of {', '.join(models.DTYPE_BITS)}")
     bandwidth = None if link is None else _bandwidth_of("link", link)
@@ -488,6 +519,13 @@ class Request:
     arrival_s: float
     prompt_tokens: int
     output_tokens: int
+
+    def __post_init__(self):
+        """Check a hand-built request: counts are integers, the arrival a time >= 0 s."""
+        object.__setattr__(self, "index", check_count("index", self.index, 0))
+        object.__setattr__(self, "arrival_s", check_number("arrival_s", self.arrival_s, 0))
+        for name in ("prompt_tokens", "output_tokens"):
+            object.__setattr__(self, name, check_count(name, getattr(self, name), 1))
 
 
 def request_stream(n_requests: int, arrival_rate_per_s: float, mean_prompt_tokens: int,
@@ -566,15 +604,13 @@ class ServingRun:
     def time_per_output_token_s(self, percentile: float = 50) -> float:
         """Time per output token in s at `percentile` (0-100), one-token answers left out."""
         values = [s.time_per_output_token_s for s in self.served if s.request.output_tokens > 1]
-        return _percentile(values, percentile) if values else 0.0
+        return _percentile(values, percentile)
 
 
 def _percentile(values, percentile: float) -> float:
-    """The `percentile` (0-100) of `values`, interpolated linearly (numpy's default)."""
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (
-            0 <= percentile <= 100):
-        raise ValueError(f"percentile must be a number from 0 to 100, got {percentile!r}")
-    return float(np.percentile(values, percentile))
+    """The `percentile` (0-100) of `values`, interpolated linearly (numpy's default); 0 if none."""
+    percentile = check_number("percentile", percentile, 0, 100)
+    return float(np.percentile(values, percentile)) if values else 0.0
 
 
 class _Costs:
@@ -604,7 +640,7 @@ class _Costs:
 
 def _check_requests(requests) -> tuple[Request, ...]:
     """A non-empty tuple of Requests with distinct indices, in arrival order."""
-    requests = tuple(requests)
+    requests = _check_sequence("requests", requests, "offload.Request (see request_stream)")
     if not requests or not all(isinstance(r, Request) for r in requests):
         raise ValueError("requests must be a non-empty sequence of offload.Request "
                          "(see request_stream)")

@@ -8,12 +8,21 @@ Schema, version 1 (all numbers SI: bytes, seconds, bytes/s, FLOP/s):
     {"schema": "memwall-lab-report", "version": 1, "created": ISO-8601 time,
      "quick": bool, "machine": {cpu_model, physical_cores, logical_cores,
         cache_bytes: {l1d, l2, l3}, ram_total_bytes, ram_available_bytes, os,
-        python, numpy, blas, missing},
-     "bandwidth": [{kernel, threads, array_bytes, best_bytes_per_s, median_bytes_per_s}],
+        python, numpy, blas, missing, usable_cpus, cpu_limit},
+     "machine_state": {verdict: "quiet"|"busy"|"too busy to measure", usable_cpus,
+        other_cpus_busy, load_per_cpu, steal_fraction, calibration_spread, reasons: [str]}
+        (memwall_lab.machine_state, read before measuring),
+     "threads": the many-thread count: usable CPUs (a CPU quota or affinity counts),
+     "bandwidth": [{kernel, threads, array_bytes, best_bytes_per_s, median_bytes_per_s,
+        below_4x_last_cache}],
      "latency": [{size_bytes, best_s, median_s}],
      "latency_by_level": {"l1d"|"l2"|"l3"|"dram": {size_bytes, best_s}},
-     "peak_flops": {"fp64"|"fp32": {n, best_flops_per_s, median_flops_per_s}},
+     "peak_flops": {"fp64"|"fp32": {n, threads (the BLAS's, None if unseen),
+        best_flops_per_s, median_flops_per_s, n_reduced_for_memory}},
      "ridge_flops_per_byte": {"fp64"|"fp32": peak / best triad bandwidth (any thread count)},
+     "notes": {"threads"|"bandwidth"|"peak_flops": one sentence}, only where one applies:
+        a CPU quota or affinity limits the threads; the bandwidth arrays were under 4x the
+        last-level cache (the rates read cache, not DRAM alone); n shrank to fit memory,
      "gpu": None, or the GPU part with its own version (memwall_lab.gpu):
         {"gpu_schema_version": 1, "device": {backend, name, memory_bytes, driver},
          "hardware_match": dataset name or None,
@@ -24,7 +33,8 @@ Schema, version 1 (all numbers SI: bytes, seconds, bytes/s, FLOP/s):
          "gemv_turning_batch": int or None,
          "ridge_flops_per_byte": {dtype: matmul peak / device copy bandwidth}}
         or, if the GPU failed mid-run, {gpu_schema_version, device, hardware_match, error}.
-        Reports written before the GPU part existed have no "gpu" key and still load.
+        Reports written before the GPU part existed have no "gpu" key and still load;
+        so do reports without "machine_state", "threads", "notes" or the newer entry keys.
 """
 
 from __future__ import annotations
@@ -32,10 +42,9 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
 from pathlib import Path
 
-from memwall_lab import gpu, machine, measure
+from memwall_lab import gpu, machine, machine_state, measure
 from memwall_lab.progress import Progress
 from memwall_lab.units import format_bytes, format_rate, format_seconds
 
@@ -55,7 +64,42 @@ def _bandwidth_entry(result: measure.Measurement) -> dict:
         "array_bytes": result.size_bytes,
         "best_bytes_per_s": result.best,
         "median_bytes_per_s": result.median,
+        "below_4x_last_cache": bool(result.details.get("below_4x_last_cache")),
     }
+
+
+def threads_note(threads: int, logical_cores: int | None, cpu_limit: str | None) -> str | None:
+    """Why the many-thread runs use fewer threads than logical CPUs, or None."""
+    if not cpu_limit:
+        return None
+    return f"{threads} of {logical_cores or '?'} logical CPUs used: {cpu_limit}"
+
+
+def bandwidth_note(results: list[measure.Measurement]) -> str | None:
+    """What the bandwidth rates read where the arrays were under 4x the last-level cache."""
+    small = [r for r in results if r.details.get("below_4x_last_cache")]
+    if not small:
+        return None
+    array_bytes = min(r.size_bytes for r in small)
+    cache_bytes = small[0].details.get("last_level_cache_bytes") or 0
+    arrays = max(r.details.get("arrays", 1) for r in small)
+    if arrays * array_bytes <= cache_bytes:
+        return (f"bandwidth arrays fit in cache ({arrays} x {format_bytes(array_bytes)} "
+                f"<= {format_bytes(cache_bytes)} last-level cache): these rates read cache, "
+                "not DRAM")
+    return (f"bandwidth arrays are under 4x the last-level cache ({format_bytes(array_bytes)} "
+            f"< 4 x {format_bytes(cache_bytes)}): these rates read partly "
+            "cache, not DRAM alone")
+
+
+def peak_note(results: dict[str, measure.Measurement]) -> str | None:
+    """What the peak reads where the matrices shrank to fit the memory budget."""
+    sizes = ", ".join(f"{dtype} n={result.details['n']}" for dtype, result in results.items()
+                      if result.details.get("n_reduced_for_memory"))
+    if not sizes:
+        return None
+    return (f"matmul shrunk to fit the memory budget ({sizes}): peak FLOP/s may read below "
+            "the BLAS plateau")
 
 
 def latency_by_level(curve: list[dict], caches: dict) -> dict:
@@ -91,35 +135,42 @@ def collect(quick: bool | None = None, progress: bool = True) -> dict:
     """Measure this machine and return the report as a JSON-ready dict (schema above)."""
     quick = measure.quick_mode(quick)
     info = machine.describe()
-    all_threads = os.cpu_count() or 1
+    state = machine_state.assess()
+    all_threads = info.usable_cpus or 1  # a pod's CPU quota, not the host's cores
     thread_counts = sorted({1, all_threads})
-    bandwidth = []
+    measured = []
     with Progress(len(measure.STREAM_ARRAYS) * len(thread_counts), "bandwidth",
                   enabled=progress) as bar:
         for kernel in measure.STREAM_ARRAYS:
             for threads in thread_counts:
-                bandwidth.append(_bandwidth_entry(
-                    measure.bandwidth(kernel, threads=threads, quick=quick)))
+                measured.append(measure.bandwidth(kernel, threads=threads, quick=quick))
                 bar.step(f"{kernel} x{threads}")
+    bandwidth = [_bandwidth_entry(result) for result in measured]
     curve = [{"size_bytes": r.size_bytes, "best_s": r.best, "median_s": r.median}
              for r in measure.latency_curve(quick=quick, progress=progress)]
-    peak = {}
-    for dtype in measure.FLOAT_DTYPES:
-        result = measure.peak_flops(dtype, quick=quick)
-        peak[dtype] = {"n": result.details["n"], "best_flops_per_s": result.best,
-                       "median_flops_per_s": result.median}
+    # peak_flops holds the BLAS to the usable CPUs and shrinks n to fit the memory budget.
+    peaks = {dtype: measure.peak_flops(dtype, quick=quick) for dtype in measure.FLOAT_DTYPES}
+    peak = {dtype: {"n": result.details["n"], "threads": result.threads,
+                    "best_flops_per_s": result.best, "median_flops_per_s": result.median,
+                    "n_reduced_for_memory": bool(result.details.get("n_reduced_for_memory"))}
+            for dtype, result in peaks.items()}
     triad_best = max(e["best_bytes_per_s"] for e in bandwidth if e["kernel"] == "triad")
+    notes = {"threads": threads_note(all_threads, info.logical_cores, info.cpu_limit),
+             "bandwidth": bandwidth_note(measured), "peak_flops": peak_note(peaks)}
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "machine": info.as_dict(),
+        "machine_state": state.as_dict(),
+        "threads": all_threads,
         "bandwidth": bandwidth,
         "latency": curve,
         "latency_by_level": latency_by_level(curve, info.cache_bytes),
         "peak_flops": peak,
         "ridge_flops_per_byte": {d: p["best_flops_per_s"] / triad_best for d, p in peak.items()},
+        "notes": {section: note for section, note in notes.items() if note},
         "gpu": gpu.report_part(quick=quick, progress=progress),
     }
 
@@ -128,17 +179,30 @@ def _maybe(value, formatter) -> str:
     return "unknown" if value is None else formatter(value)
 
 
+def _state_line(report: dict) -> list[str]:
+    """The machine state line of a report, or none for a report without one."""
+    try:
+        return [machine_state.MachineState.from_dict(report.get("machine_state")).line()]
+    except (ValueError, TypeError, KeyError):
+        return []
+
+
 def render(report: dict) -> str:
     """Format a report as a plain-text table for the terminal."""
     info = report["machine"]
+    notes = report.get("notes") if isinstance(report.get("notes"), dict) else {}
+    threads = report.get("threads")  # reports before CPU quotas were read have none
     caches = ", ".join(f"{level.upper()} {_maybe(size, format_bytes)}"
                        for level, size in info["cache_bytes"].items())
     lines = [
+        *_state_line(report),
         f"memwall-lab report ({'quick' if report['quick'] else 'full'}), {report['created']}",
         "",
         f"  CPU        {info['cpu_model'] or 'unknown'}",
         f"  cores      {info['physical_cores'] or '?'} physical, "
         f"{info['logical_cores'] or '?'} logical",
+        *([f"  threads    {notes.get('threads') or f'{threads}, one per logical CPU'}"]
+          if threads else []),
         f"  caches     {caches}",
         f"  RAM        {_maybe(info['ram_total_bytes'], format_bytes)} total, "
         f"{_maybe(info['ram_available_bytes'], format_bytes)} available",
@@ -151,6 +215,8 @@ def render(report: dict) -> str:
         label = f"{entry['kernel']}, {entry['threads']} thread(s)"
         lines.append(f"    {label:<30} {format_rate(entry['best_bytes_per_s'], 'B/s'):>12}"
                      f"  {format_rate(entry['median_bytes_per_s'], 'B/s'):>12}")
+    if notes.get("bandwidth"):
+        lines.append(f"    note: {notes['bandwidth']}")
     lines += ["", "  latency beyond an L1 hit, by level (the Python loop hides a few ns:",
               "  cache levels read low, DRAM reads true; see lesson 01)"]
     for level, point in report["latency_by_level"].items():
@@ -162,6 +228,8 @@ def render(report: dict) -> str:
     for dtype, point in report["peak_flops"].items():
         rate = format_rate(point["best_flops_per_s"], "FLOP/s")
         lines.append(f"    {dtype} n={point['n']:<6} {rate:>16}")
+    if notes.get("peak_flops"):
+        lines.append(f"    note: {notes['peak_flops']}")
     lines += ["", "  ridge point (peak FLOP/s / best triad bandwidth, any thread count)"]
     for dtype, ridge in report["ridge_flops_per_byte"].items():
         lines.append(f"    {dtype}  {ridge:8.1f} FLOP/byte")
@@ -186,7 +254,7 @@ def load(path: str | Path) -> dict:
         raise ValueError(f"{path}: larger than {format_bytes(MAX_REPORT_BYTES)}, "
                          "not a memwall-lab report")
     try:
-        report = json.loads(path.read_text())
+        report = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as Notepad writes
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     except RecursionError:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memwall_lab.timing import check_positive
+from memwall_lab import hardware
+from memwall_lab.validate import check_positive, shown
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class Roof:
     def from_hardware(cls, hw, dtype: str = "bf16") -> Roof:
         """The roof of a ``hardware.Hardware`` (or its name) for one dtype's dense peak."""
         if isinstance(hw, str):
-            from memwall_lab.hardware import get
-
-            hw = get(hw)
+            hw = hardware.get(hw)
+        if not isinstance(hw, hardware.Hardware):
+            raise ValueError(f"hw must be a hardware.Hardware or a name such as 'h100-sxm', "
+                             f"got {shown(hw)}")
         return cls(f"{hw.display_name} ({dtype})", hw.peak(dtype), hw.bandwidth_bytes_per_s)
 
 
@@ -70,6 +72,8 @@ def _check_name(what: str, name: object) -> None:
 
 def kernel_on_roof(name: str, intensity_flops_per_byte: float, roof: Roof) -> KernelPoint:
     """A predicted kernel: placed at the roofline bound of ``roof`` for its intensity."""
+    if not isinstance(roof, Roof):
+        raise ValueError(f"roof must be a roofline.Roof, got {shown(roof)}")
     return KernelPoint(name, intensity_flops_per_byte, roof.attainable(intensity_flops_per_byte))
 
 
@@ -94,7 +98,8 @@ def attainable_flops_per_s(intensity_flops_per_byte, peak_flops_per_s, bandwidth
     intensity = _check_intensities(intensity_flops_per_byte)
     peak = check_positive("peak_flops_per_s", peak_flops_per_s)
     bandwidth = check_positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
-    bound = np.minimum(peak, intensity * bandwidth)
+    with np.errstate(over="ignore"):  # intensity x bandwidth beyond float range is inf: peak
+        bound = np.minimum(peak, intensity * bandwidth)
     return float(bound) if bound.ndim == 0 else bound
 
 

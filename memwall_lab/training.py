@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memwall_lab.models import Model, as_model, param_count
-from memwall_lab.timing import check_count
+from memwall_lab.validate import check_choice, check_count
 
 # Bytes per parameter: (weights, gradients, optimizer states) by precision and optimizer.
 BYTES_PER_PARAM = {
@@ -79,7 +79,8 @@ class TrainingMemory:
 
 def bytes_per_param(optimizer: str = "adam", precision: str = "mixed") -> tuple[int, int, int]:
     """(weights, gradients, optimizer) bytes per parameter; ValueError on unknown names."""
-    if (precision, optimizer) not in BYTES_PER_PARAM:
+    if not (isinstance(optimizer, str) and isinstance(precision, str)) or (
+            precision, optimizer) not in BYTES_PER_PARAM:
         known = sorted({key for pair in BYTES_PER_PARAM for key in pair})
         raise ValueError(
             f"unknown precision/optimizer {precision!r}/{optimizer!r}; choose from {known}"
@@ -97,11 +98,8 @@ def activation_bytes(
     model = as_model(model)
     batch = check_count("batch", batch, 1)
     seq_len = check_count("seq_len", seq_len, 1)
-    if mode not in ACTIVATION_MODES:
-        raise ValueError(f"mode must be one of {ACTIVATION_MODES}, got {mode!r}")
-    if precision not in ACTIVATION_ELEMENT_BYTES:
-        raise ValueError(f"precision must be one of {tuple(ACTIVATION_ELEMENT_BYTES)}, "
-                         f"got {precision!r}")
+    check_choice("mode", mode, ACTIVATION_MODES)
+    check_choice("precision", precision, tuple(ACTIVATION_ELEMENT_BYTES))
     width = ACTIVATION_ELEMENT_BYTES[precision]
     sbh = seq_len * batch * model.d_model
     if mode == "recompute":

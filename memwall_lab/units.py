@@ -2,13 +2,15 @@
 
 import math
 
+from memwall_lab.validate import check_real, check_string
+
 _BINARY_PREFIXES = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
 _DECIMAL_PREFIXES = ["", "k", "M", "G", "T", "P", "E"]
 
 
 def format_bytes(size_bytes: float) -> str:
     """Format a byte count with binary prefixes, e.g. 33554432 -> '32 MiB'."""
-    value = float(size_bytes)
+    value = check_real("size_bytes", size_bytes)
     if not math.isfinite(value):
         return f"{value} B"
     for prefix in _BINARY_PREFIXES:
@@ -22,7 +24,8 @@ def format_bytes(size_bytes: float) -> str:
 
 def format_rate(value_per_s: float, unit: str) -> str:
     """Format a rate with decimal prefixes, e.g. (1.2e10, 'B/s') -> '12 GB/s'."""
-    value = float(value_per_s)
+    value = check_real("value_per_s", value_per_s)
+    check_string("unit", unit, "B/s")
     if not math.isfinite(value):
         return f"{value} {unit}"
     for prefix in _DECIMAL_PREFIXES:
@@ -36,7 +39,7 @@ def format_rate(value_per_s: float, unit: str) -> str:
 
 def format_seconds(seconds: float) -> str:
     """Format a duration in s, ms, us or ns, e.g. 8.5e-8 -> '85 ns'."""
-    seconds = float(seconds)
+    seconds = check_real("seconds", seconds)
     if not math.isfinite(seconds):
         return f"{seconds} s"
     for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):

@@ -8,12 +8,21 @@ tests call: they need no browser and take well under 50 ms.
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from memwall_lab import models
+from memwall_lab import hardware, models, offload, training
 from memwall_lab.roofline import Roof
-from memwall_lab.timing import check_choice, check_count, check_positive
 from memwall_lab.units import format_bytes, format_rate, format_seconds
+from memwall_lab.validate import (
+    MAX_COUNT,
+    check_choice,
+    check_count,
+    check_number,
+    check_positive,
+    shown,
+)
 
 DECODE_MODELS = ("gpt2", "gpt2-xl", "phi-3-mini", "llama-2-7b", "llama-3-8b", "llama-2-13b",
                  "mixtral-8x7b", "llama-3-70b", "llama-3.1-405b")
@@ -39,11 +48,15 @@ def decode_readings(
     capacities_bytes: dict[str, int] | None = None,
 ) -> list[DecodeReading]:
     """Place one decode step of `model_name` on each roof: intensity, FLOP/s, tokens/s bound."""
+    roofs = list(roofs) if isinstance(roofs, Iterable) and not isinstance(roofs, str) else [roofs]
     if not roofs:
         raise ValueError("roofs must hold at least one Roof (the machines to compare), got none")
+    if not all(isinstance(roof, Roof) for roof in roofs):
+        raise ValueError(f"roofs must be a list of roofline.Roof (see Roof.from_hardware), "
+                         f"got {shown(roofs)}")
     model = models.get(model_name)
     cost = models.decode_step(model, context_len, batch, dtype)
-    capacities_bytes = capacities_bytes or {}
+    capacities_bytes = {} if capacities_bytes is None else _check_capacities(capacities_bytes)
     readings = []
     for roof in roofs:
         timing = models.step_time(cost, roof)
@@ -60,6 +73,15 @@ def decode_readings(
             bytes_per_step=cost.bytes_total,
         ))
     return readings
+
+
+def _check_capacities(capacities_bytes) -> dict[str, float]:
+    """A dict of device name -> capacity in bytes, each a positive finite number."""
+    if not isinstance(capacities_bytes, Mapping):
+        raise ValueError("capacities_bytes must be a dict of device name -> bytes, got "
+                         f"{capacities_bytes!r}")
+    return {name: check_positive(f"capacities_bytes[{name!r}]", capacity)
+            for name, capacity in capacities_bytes.items()}
 
 
 def describe_decode(model_name: str, batch: int, context_len: int, readings) -> str:
@@ -205,13 +227,9 @@ def training_readings(
     bytes for ``batch`` x ``seq_len`` tokens; a bare count has no layers to
     estimate them from, so its activations are left out (None).
     """
-    import math
-
-    from memwall_lab import training
-
     optimizer = check_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
     precision = check_choice("precision", precision, TRAINING_PRECISIONS)
-    accelerator_bytes = check_positive("accelerator_bytes", accelerator_bytes)
+    accelerator_bytes = check_number("accelerator_bytes", accelerator_bytes, 1)  # a byte at least
     per_param = training.bytes_per_param(optimizer, precision)
     if isinstance(model_name_or_params, str):
         model = models.get(model_name_or_params)
@@ -220,12 +238,8 @@ def training_readings(
         label, n_params = model_name_or_params, memory.n_params
         activation_bytes: int | None = memory.activation_bytes
     else:
-        count = model_name_or_params
-        if isinstance(count, bool) or not isinstance(count, (int, float)) or not (
-                math.isfinite(count) and count >= 1):
-            raise ValueError("give a model name from the dataset or a parameter count >= 1, "
-                             f"got {model_name_or_params!r}")
-        n_params = int(round(count))
+        n_params = round(check_number("a parameter count (or a model name from the dataset)",
+                                      model_name_or_params, 1, float(MAX_COUNT)))
         label, activation_bytes = f"{n_params / 1e9:,.4g}B-parameter model", None
     weights, gradients, optimizer_states = (n * n_params for n in per_param)
     total = weights + gradients + optimizer_states + (activation_bytes or 0)
@@ -436,8 +450,6 @@ def _kv_crossover(model: models.Model, batch: int, kv_dtype: str, weights: int) 
 
 def _kv_messages(model, published, reading_fits, weights, kv, context_len) -> list[str]:
     """Plain-language notes on what is hypothetical or extreme about this point."""
-    from memwall_lab import hardware
-
     notes = []
     if model is not published:
         built = (f"an MLA latent of {published.kv_lora_rank}+{published.qk_rope_head_dim} "
@@ -474,9 +486,6 @@ def kv_readings(model_name: str, context_len: int, batch: int = 1, kv_dtype: str
     values) for an unknown model, dtype or attention view, or a context outside
     1..1,048,576 tokens or a batch outside 1..1024.
     """
-    from memwall_lab import hardware
-    from memwall_lab.timing import check_count
-
     model = kv_model_view(model_name, attention)
     context_len = check_count("context_len (tokens)", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
     batch = check_count("batch (sequences)", batch, 1, KV_BATCH_LIMIT)
@@ -517,8 +526,6 @@ def _kv_layout(model: models.Model) -> str:
 
 def describe_kv(reading: KVReading) -> str:
     """Plain text that reads out a ``kv_readings`` result (GB = 1e9 bytes)."""
-    from memwall_lab import hardware
-
     r = reading
     label = "hypothetical " if r.hypothetical else ""
     crossover = (f"KV overtakes the weights at {r.crossover_context:,} tokens per sequence "
@@ -552,7 +559,6 @@ def kv_growth_figure(reading: KVReading):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from memwall_lab import hardware
     from memwall_lab.plotting import caption
 
     r = reading
@@ -652,8 +658,6 @@ def disaggregation_reading(
     seed: int = 0,
 ) -> DisaggregationReading:
     """Simulate one seeded request stream both ways (lesson 06); numbers only, no widgets."""
-    from memwall_lab import hardware, offload
-
     model, device, link = (models.get(model_name), hardware.get(device_name),
                            hardware.link(link_name))
     requests = offload.request_stream(n_requests, arrival_rate_per_s, prompt_tokens,

@@ -70,6 +70,84 @@ def test_generation_is_idempotent_and_leaves_solutions_alone(tmp_path):
     assert (solutions / "99_tiny.ipynb").read_text() == before
 
 
+def _two_solutions(tmp_path):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    nbtools.write(solution_notebook(), solutions / "98_edited.ipynb")
+    nbtools.write(solution_notebook(), solutions / "99_tiny.ipynb")
+    assignments.generate(solutions, exercises)
+    return solutions, exercises
+
+
+def test_make_exercises_keeps_an_edited_exercise_and_overwrites_an_untouched_one(
+        tmp_path, capsys):
+    solutions, exercises = _two_solutions(tmp_path)
+    edited, untouched = exercises / "98_edited.ipynb", exercises / "99_tiny.ipynb"
+    # the student answers exercise 1 in 98; 99 is only run (outputs, no edits)
+    mine = nbtools.read(edited)
+    mine.cells[1].source = mine.cells[1].source.replace(assignments.CODE_STUB, "return 42")
+    nbtools.write(mine, edited)
+    ran = nbtools.read(untouched)
+    ran.cells[1].outputs = [new_output("stream", name="stdout", text="scratch\n")]
+    ran.cells[1].execution_count = 1
+    nbtools.write(ran, untouched)
+    # the author changes the solutions; both exercises would change
+    for path in solutions.iterdir():
+        solution = nbtools.read(path)
+        solution.cells[0].source = "# 99 · A tiny lesson, revised"
+        nbtools.write(solution, path)
+    assert cli.main(["make-exercises", "--solutions", str(solutions),
+                     "--exercises", str(exercises)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {untouched}",
+        f"kept {edited}: edited by hand (use --force to overwrite)"]
+    assert "return 42" in edited.read_text(), "a student's answer must never be overwritten"
+    assert "revised" in nbtools.read(untouched).cells[0].source
+    assert "revised" not in edited.read_text()
+    # --force overwrites the edited one too
+    assert cli.main(["make-exercises", "--solutions", str(solutions),
+                     "--exercises", str(exercises), "--force"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"wrote {edited}", f"wrote {untouched}"]
+    assert "return 42" not in edited.read_text()
+    assert "revised" in nbtools.read(edited).cells[0].source
+
+
+def test_an_exercise_without_a_fingerprint_is_overwritten_only_if_it_equals_the_new_one(
+        tmp_path):
+    solutions, exercises = _two_solutions(tmp_path)
+    for path in exercises.iterdir():  # as written before exercises carried fingerprints
+        notebook = nbtools.read(path)
+        del notebook.metadata[assignments.METADATA_KEY]
+        nbtools.write(notebook, path)
+    edited = nbtools.read(exercises / "98_edited.ipynb")
+    edited.cells[3].source = "Why?\n\nBecause I said so."
+    nbtools.write(edited, exercises / "98_edited.ipynb")
+    done = assignments.generate(solutions, exercises)
+    assert done.written == [exercises / "99_tiny.ipynb"]
+    assert done.kept == [(exercises / "98_edited.ipynb", "edited by hand")]
+    assert assignments.METADATA_KEY in nbtools.read(exercises / "99_tiny.ipynb").metadata
+
+
+def test_a_corrupt_exercise_is_kept(tmp_path):
+    solutions, exercises = _two_solutions(tmp_path)
+    (exercises / "99_tiny.ipynb").write_text("{}")
+    done = assignments.generate(solutions, exercises)
+    ((path, reason),) = done.kept
+    assert path == exercises / "99_tiny.ipynb" and reason.startswith("not a notebook this tool")
+    assert (exercises / "99_tiny.ipynb").read_text() == "{}"
+
+
+def test_the_fingerprint_covers_sources_and_check_outputs_only():
+    exercise = assignments.make_exercise(solution_notebook())
+    recorded = assignments.recorded_fingerprint(exercise)
+    assert recorded == assignments.fingerprint(exercise)
+    exercise.cells[1].execution_count = 3
+    exercise.cells[1].metadata["collapsed"] = True
+    assert assignments.fingerprint(exercise) == recorded
+    exercise.cells[2].outputs[0]["text"] = "Exercise 1 [KV cache]: passed\n"
+    assert assignments.fingerprint(exercise) != recorded
+
+
 def test_generate_needs_solutions(tmp_path):
     with pytest.raises(ValueError, match="no solution notebooks"):
         assignments.generate(tmp_path, tmp_path / "out")
@@ -154,13 +232,6 @@ def test_deleted_check_cell_is_a_clear_error(course):
     del student.cells[2]
     with pytest.raises(ValueError, match="0 check cells but its solution has 1"):
         grading.judged_copy(student, nbtools.read(course / "solutions" / "99_tiny.ipynb"))
-
-
-def test_student_lines_ignore_pytests_one_line_summary():
-    failure = ("  'Exercise 2 [triad]: passed\\n' == 'Exercise 2 [triad]: not done yet\\n'\n"
-               "  - Exercise 2 [triad]: not done yet\n"
-               "  + Exercise 2 [triad]: passed\n")
-    assert grading._student_lines(failure) == {"Exercise 2 [triad]": "not done yet"}
 
 
 @pytest.mark.parametrize("as_folder", [str, lambda path: path, lambda path: [path]])

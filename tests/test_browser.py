@@ -101,15 +101,37 @@ KERNEL_STATUS = ("window.jupyterapp?.shell?.currentWidget?.sessionContext?.sessi
                  "?.status")
 
 
+CURRENT_PATH = "window.jupyterapp?.shell?.currentWidget?.context?.path"
+
+
+def _notebook_url(base: str, token: str, notebook: str) -> str:
+    """The notebook in a workspace of its own, reset: no tab of an earlier test comes back."""
+    workspace = Path(notebook).stem.replace("_", "-")
+    return f"{base}/lab/workspaces/{workspace}/tree/notebooks/{notebook}?reset&token={token}"
+
+
 def _run_all(page, url: str) -> None:
     """Open a notebook, run every cell and wait until the kernel is idle again."""
     page.goto(url)
-    page.wait_for_function(f"() => {KERNEL_STATUS} === 'idle'", timeout=90_000, polling=250)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    notebook = url.split("/tree/", 1)[1].split("?", 1)[0]
+    # Run All acts on the current tab: wait until it is this notebook, with its kernel idle.
     page.wait_for_function(
-        "() => { const busy = [...document.querySelectorAll('.jp-InputPrompt')]"
-        "   .some(p => p.textContent.includes('*'));"
-        f" return !busy && {KERNEL_STATUS} === 'idle'; }}",
+        f"() => {CURRENT_PATH} === {notebook!r} && {KERNEL_STATUS} === 'idle'",
+        timeout=90_000, polling=250)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Done when every code cell shows its execution count ([7], not [*] or [ ]) and the
+    # kernel is idle: on a busy machine the prompts turn to [*] late, so "no [*] yet" alone
+    # can pass before anything ran.
+    # A cell that raises stops Run All: the cells after it keep [ ], so an error shown with
+    # nothing still queued is done too (and the test then reports the error).
+    page.wait_for_function(
+        "() => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
+        "  const ran = prompts.length > 0"
+        "    && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));"
+        "  const queued = prompts.some(p => p.textContent.includes('*'));"
+        "  const failed = document.querySelector("
+        "    \".jp-OutputArea-output[data-mime-type*='error']\");"
+        f" return (ran || (failed && !queued)) && {KERNEL_STATUS} === 'idle'; }}",
         timeout=RUN_ALL_TIMEOUT_S * 1000, polling=500)
 
 
@@ -119,10 +141,13 @@ def _errors(page) -> list[str]:
 
 def _move_slider_and_read(page, slider_label: str, key: str, presses: int):
     """The dashboard readout before and after pressing `key` on the labelled slider."""
-    readout = page.locator(".widget-html").last
-    readout.wait_for(timeout=30_000)
-    before = readout.inner_text()
     slider = page.locator(".widget-slider", has_text=slider_label).last
+    dashboard = page.locator(".widget-vbox", has=slider).last
+    readout = dashboard.locator(".widget-html").last
+    readout.wait_for(state="attached", timeout=60_000)
+    readout.scroll_into_view_if_needed(timeout=60_000)
+    readout.wait_for(timeout=60_000)
+    before = readout.inner_text()
     handle = slider.locator(".noUi-handle").first
     handle.scroll_into_view_if_needed()
     handle.click()
@@ -143,11 +168,11 @@ def test_dashboard_readout_follows_the_slider(lab, browser, tmp_path, notebook, 
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _run_all(page, f"{base}/lab/tree/notebooks/{notebook}?token={token}")
+        _run_all(page, _notebook_url(base, token, notebook))
         assert _errors(page) == [], f"{notebook} raised in the browser"
         before, after = _move_slider_and_read(page, slider_label, key, presses)
-        page.screenshot(path=str(tmp_path / f"{Path(notebook).stem}.png"), full_page=False)
     finally:
+        page.screenshot(path=str(tmp_path / f"{Path(notebook).stem}.png"), full_page=False)
         page.close()
     assert before != after
     assert after.strip(), "the readout should say something after the update"
@@ -158,7 +183,7 @@ def test_training_dashboard_follows_the_model_picker(lab, browser, tmp_path):
     notebook = "05_trace_the_memory_wall_through_hardware_history.ipynb"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _run_all(page, f"{base}/lab/tree/notebooks/{notebook}?token={token}")
+        _run_all(page, _notebook_url(base, token, notebook))
         assert _errors(page) == [], f"{notebook} raised in the browser"
         readout = page.locator(".widget-html").last
         readout.wait_for(timeout=30_000)

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from memwall_lab import check
+from memwall_lab import check, provenance
+
+mark = provenance.mark  # a value as if it came from a measurement in this kernel
 
 
 def said(capsys) -> str:
@@ -47,8 +49,8 @@ def test_close_uses_relative_tolerance(capsys):
 
 
 def test_measured_is_a_ratio_to_a_reference(capsys):
-    check.measured("E [bw]", lambda: 30e9, lambda: 40e9, low=0.5, high=2)
-    check.measured("E [bw]", lambda: 3e9, lambda: 40e9, low=0.5, high=2)
+    check.measured("E [bw]", lambda: mark(30e9), lambda: 40e9, low=0.5, high=2)
+    check.measured("E [bw]", lambda: mark(3e9), lambda: 40e9, low=0.5, high=2)
     lines = said(capsys).splitlines()
     assert lines[0] == "E [bw]: passed"
     assert "0.07x what the library measures" in lines[1]
@@ -62,7 +64,7 @@ def test_measured_reads_the_reference_again_after_a_miss(capsys):
         calls.append(1)
         return next(readings)
 
-    check.measured("E [bw]", lambda: 30e9, reference, low=0.5, high=2)
+    check.measured("E [bw]", lambda: mark(30e9), reference, low=0.5, high=2)
     assert said(capsys) == "E [bw]: passed" and len(calls) == 2
 
 
@@ -73,7 +75,7 @@ def test_measured_wrong_answer_misses_every_reading(capsys):
         calls.append(1)
         return 40e9
 
-    check.measured("E [bw]", lambda: 4e9, reference, low=0.5, high=2, hint="use .best")
+    check.measured("E [bw]", lambda: mark(4e9), reference, low=0.5, high=2, hint="use .best")
     assert len(calls) == check.MEASURED_TRIES
     assert said(capsys) == ("E [bw]: not yet - your value is 0.10x, 0.10x, 0.10x what the "
                             "library measures now (allowed 0.5x to 2x); use .best")
@@ -81,7 +83,7 @@ def test_measured_wrong_answer_misses_every_reading(capsys):
 
 def test_measured_says_when_the_machine_is_busy(capsys):
     readings = iter([10e9, 20e9, 40e9])  # 4x apart: something else is running
-    check.measured("E [bw]", lambda: 100e9, lambda: next(readings), low=0.5, high=2)
+    check.measured("E [bw]", lambda: mark(100e9), lambda: next(readings), low=0.5, high=2)
     out = said(capsys)
     assert "10.00x, 5.00x, 2.50x" in out and "varied 4.0x, so this machine is busy" in out
 
@@ -119,7 +121,7 @@ def test_a_failing_reference_is_not_blamed_on_the_answer(capsys):
     def reference():
         raise ValueError("bandwidth needs 96 GiB, but at most 4 GiB may be used")
 
-    check.measured("E [bw]", lambda: 30e9, reference)
+    check.measured("E [bw]", lambda: mark(30e9), reference)
     assert said(capsys) == (
         "E [bw]: not yet - the library could not measure its reference on this machine "
         "(ValueError('bandwidth needs 96 GiB, but at most 4 GiB may be used')), so your answer "
@@ -127,7 +129,7 @@ def test_a_failing_reference_is_not_blamed_on_the_answer(capsys):
 
 
 def test_a_zero_reference_reading_is_the_machine_s_problem(capsys):
-    check.measured("E [bw]", lambda: 30e9, lambda: 0.0)
+    check.measured("E [bw]", lambda: mark(30e9), lambda: 0.0)
     out = said(capsys)
     assert "could not measure its reference on this machine (it read 0.0)" in out
     assert "could not be checked" not in out
@@ -138,3 +140,75 @@ def test_measured_judges_a_value_of_zero_or_less_without_measuring(capsys):
     check.measured("E [bw]", lambda: -5.0, lambda: calls.append(1) or 40e9, hint="use .best")
     assert calls == []  # the reference (seconds of measuring) is not run for a hopeless answer
     assert said(capsys) == "E [bw]: not yet - a measured value is above 0, got -5; use .best"
+
+
+def test_a_typed_in_number_is_not_a_measurement(capsys):
+    calls = []
+    provenance.forget()
+    check.measured("E [bw]", lambda: 20e9, lambda: calls.append(1) or 20e9)
+    assert calls == []  # judged without measuring
+    assert said(capsys) == f"E [bw]: not yet - {check.NOT_MEASURED}"
+
+
+def test_arithmetic_on_a_measured_value_stays_measured(capsys):
+    seconds = mark(0.5)
+    check.measured("E [bw]", lambda: 10_000_000_000 / seconds, lambda: 20e9)
+    check.measured("E [r]", lambda: mark(2.0) / mark(4.0) * 3, lambda: 1.5)
+    assert said(capsys).splitlines() == ["E [bw]: passed", "E [r]: passed"]
+
+
+def test_a_copied_prediction_fails_even_when_it_carries_a_measured_bandwidth(capsys):
+    predicted = mark(40e9) / 1_000_000  # a prediction built on a measured bandwidth
+    check.measured("E [t]", lambda: predicted, lambda: 40_000.0, prediction=lambda: predicted)
+    assert said(capsys) == f"E [t]: not yet - {check.COPIED_PREDICTION}"
+
+
+def test_after_a_miss_both_sides_are_measured_again_side_by_side(capsys):
+    # the student's first reading came at a busy moment; their measurement run again agrees
+    order = []
+    mine = iter([40e9, 41e9])
+    references = iter([40e9, 40e9, 40e9])
+
+    def again():
+        order.append("mine")
+        return mark(next(mine))
+
+    def reference():
+        order.append("reference")
+        return next(references)
+
+    check.measured("E [bw]", lambda: mark(10e9), reference, again=again)
+    assert said(capsys) == "E [bw]: passed"
+    assert order[:3] == ["reference", "mine", "reference"]  # alternating, first reading first
+
+
+def test_a_wrong_method_misses_even_when_measured_again(capsys):
+    check.measured("E [bw]", lambda: mark(10e9), lambda: 40e9, again=lambda: mark(10e9))
+    out = said(capsys)
+    assert "0.25x, 0.25x, 0.25x" in out and "run again beside each reading" in out
+
+
+def test_sealed_expected_values_open_in_the_check_only(capsys):
+    token = check.seal("mqa")
+    assert "mqa" not in token
+    check.choice("E [c]", lambda: "MQA", check.sealed(token), ["mha", "mqa"])
+    check.exact("E [n]", lambda: 7, check.sealed(check.seal(8)))
+    check.close("E [x]", lambda: 2.5, check.sealed(check.seal(2.5)))
+    assert said(capsys).splitlines() == [
+        "E [c]: passed", "E [n]: not yet - 7 is too small", "E [x]: passed"]
+
+
+def test_verdicts_are_recorded_as_json_lines(tmp_path, monkeypatch, capsys):
+    import json
+
+    record = tmp_path / "record.jsonl"
+    monkeypatch.setenv(check.RECORD_ENV, str(record))
+    check.exact("Exercise 1 [a]", lambda: 1, 1)
+    check.exact("Exercise 2 [b]", stub, 1)
+    check.exact("Exercise 3 [c]", lambda: 2, 1, hint="h")
+    lines = [json.loads(text) for text in record.read_text().splitlines()]
+    assert lines == [
+        {"label": "Exercise 1 [a]", "status": "passed", "hint": ""},
+        {"label": "Exercise 2 [b]", "status": "not done yet", "hint": ""},
+        {"label": "Exercise 3 [c]", "status": "not yet", "hint": "2 is too large; h"},
+    ]

@@ -292,3 +292,24 @@ def test_integers_too_big_for_a_float_show_a_question_mark(class_folder):
     assert row[-6:] == ["?/8", "?", "?", "?", "?", "?"]
     assert [r.split()[0] for r in rows] == ["fast", "middle", "slow", "huge"]  # unknown last
     assert "GPUs" not in "\n".join(lines)
+
+
+def test_a_report_saved_with_a_byte_order_mark_is_compared(tmp_path):
+    path = write(tmp_path, "notepad.json", make_report())
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Windows Notepad saves it
+    reports, problems = compare.collect_reports([path])
+    assert problems == [] and [p for p, _ in reports] == [path]
+    broken = write(tmp_path, "broken.json", b"\xef\xbb\xbf{not json")
+    _, problems = compare.collect_reports([broken])
+    assert len(problems) == 1 and problems[0].startswith(f"{broken}: not valid JSON")
+    assert "memwall-compare-" not in problems[0], "the message names the student's file"
+
+
+def test_a_symlink_loop_in_a_folder_costs_one_line(tmp_path):
+    write(tmp_path, "good.json", make_report())
+    (tmp_path / "a.json").symlink_to(tmp_path / "b.json")
+    (tmp_path / "b.json").symlink_to(tmp_path / "a.json")
+    reports, problems = compare.collect_reports([tmp_path])
+    assert [p.name for p, _ in reports] == ["good.json"]
+    assert problems == [f"{tmp_path / name}: a symlink loop, not a report file"
+                        for name in ("a.json", "b.json")]

@@ -2,6 +2,8 @@ import ctypes
 import json
 import os
 import struct
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -16,8 +18,11 @@ def test_describe_never_raises_and_is_json_ready():
     assert info.logical_cores == os.cpu_count()
     assert set(info.cache_bytes) == set(machine.CACHE_LEVELS)
     for name, value in info.as_dict().items():
-        if value is None:
+        if value is None and name != "cpu_limit":  # cpu_limit None: nothing limits the CPUs
             assert name in info.missing, f"{name} is unknown without a reason"
+    assert 1 <= info.usable_cpus <= info.logical_cores
+    assert (info.cpu_limit is None) == (info.usable_cpus == info.logical_cores) or (
+        "quota" in info.cpu_limit)  # a quota of 1.5 CPUs on 2 is a limit, 2 usable
 
 
 def test_sizes_are_sane_where_known():
@@ -295,3 +300,87 @@ def test_a_windows_failure_keeps_the_cpu_name(monkeypatch):
     info = machine.describe()
     assert info.cpu_model == "Intel64 Family 6 Model 154" and "cpu_model" not in info.missing
     assert "GetLogicalProcessorInformation failed" in info.missing["physical_cores"]
+
+
+def fake_cpus(monkeypatch, tmp_path, cgroup_lines, files, logical=64, affinity=None):
+    """fake_linux's cgroup files, on a machine of `logical` CPUs this process may use
+    `affinity` of (all where None)."""
+    fake_linux(monkeypatch, tmp_path, cgroup_lines, files)
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: logical)
+    monkeypatch.setattr(machine, "_affinity_count", lambda: affinity or logical)
+
+
+def test_a_hub_pods_cgroup_v2_cpu_quota_sets_the_usable_cpus(monkeypatch, tmp_path):
+    # 150 ms of CPU time per 100 ms period: 1.5 CPUs of a 64-CPU node, rounded up to 2.
+    fake_cpus(monkeypatch, tmp_path, "0::/kubepods/pod1\n", {
+        "kubepods/pod1/cpu.max": "150000 100000", "kubepods/cpu.max": "max 100000"})
+    assert machine.cgroup_cpu_quota() == (1.5, "cgroup cpu.max")
+    assert machine.usable_cpus() == 2
+    assert machine.cpu_limit() == "a CPU quota of 1.5 CPUs (cgroup cpu.max)"
+
+
+def test_the_tightest_cpu_quota_of_the_ancestors_wins(monkeypatch, tmp_path):
+    fake_cpus(monkeypatch, tmp_path, "0::/user.slice/jupyter.scope\n", {
+        "user.slice/jupyter.scope/cpu.max": "400000 100000",  # 4 CPUs
+        "user.slice/cpu.max": "50000 100000"})  # half a CPU: at least 1 usable
+    assert machine.usable_cpus() == 1
+    assert machine.cpu_limit() == "a CPU quota of 0.5 CPUs (cgroup cpu.max)"
+
+
+def test_a_cgroup_v1_cfs_quota_counts_and_minus_one_is_no_quota(monkeypatch, tmp_path):
+    fake_cpus(monkeypatch, tmp_path, "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n", {
+        "cpu/docker/abc/cpu.cfs_quota_us": "100000", "cpu/docker/abc/cpu.cfs_period_us": "100000",
+        "cpu/docker/cpu.cfs_quota_us": "-1", "cpu/docker/cpu.cfs_period_us": "100000"})
+    assert machine.cgroup_cpu_quota() == (1.0, "cgroup cpu.cfs_quota_us")
+    assert machine.usable_cpus() == 1
+    assert machine.cpu_limit() == "a CPU quota of 1 CPU (cgroup cpu.cfs_quota_us)"
+
+
+def test_a_cgroup_v1_mounted_as_cpu_comma_cpuacct_is_found(monkeypatch, tmp_path):
+    fake_cpus(monkeypatch, tmp_path, "3:cpu,cpuacct:/\n", {
+        "cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"})
+    assert machine.usable_cpus() == 2
+
+
+def test_cpu_affinity_limits_the_usable_cpus(monkeypatch, tmp_path):
+    fake_cpus(monkeypatch, tmp_path, "0::/\n", {"cpu.max": "max 100000"}, affinity=2)
+    assert machine.cgroup_cpu_quota() is None
+    assert machine.usable_cpus() == 2
+    assert machine.cpu_limit() == "CPU affinity allows 2 of 64 logical CPUs"
+
+
+def test_affinity_and_quota_both_named_and_the_least_wins(monkeypatch, tmp_path):
+    fake_cpus(monkeypatch, tmp_path, "0::/\n", {"cpu.max": "100000 100000"}, affinity=4)
+    assert machine.usable_cpus() == 1
+    assert machine.cpu_limit() == ("CPU affinity allows 4 of 64 logical CPUs and "
+                                   "a CPU quota of 1 CPU (cgroup cpu.max)")
+
+
+@pytest.mark.parametrize("files", [{}, {"cpu.max": "max 100000"}, {"cpu.max": "garbage"},
+                                   {"cpu.max": "0 100000"}, {"cpu.max": "100000 0"},
+                                   {"cpu.max": "800000 100000"}])  # 8 CPUs of 64: a limit
+def test_no_or_unreadable_quota_leaves_every_cpu(monkeypatch, tmp_path, files):
+    fake_cpus(monkeypatch, tmp_path, "0::/\n", files)
+    expected = 8 if files.get("cpu.max", "").startswith("8") else 64
+    assert machine.usable_cpus() == expected
+    assert (machine.cpu_limit() is None) == (expected == 64)
+
+
+def test_describe_records_the_usable_share(monkeypatch, tmp_path):
+    fake_cpus(monkeypatch, tmp_path, "0::/\n", {"cpu.max": "100000 100000"})
+    info = machine.describe()
+    assert (info.usable_cpus, info.cpu_limit) == (1, "a CPU quota of 1 CPU (cgroup cpu.max)")
+    assert info.as_dict()["usable_cpus"] == 1 and "cpu_limit" in info.as_dict()
+
+
+def test_the_real_affinity_mask_is_read():
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this OS")
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from memwall_lab import machine; print(machine.usable_cpus()); "
+            "print(machine.cpu_limit())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.splitlines()
+    assert out[0] == "1"
+    if (os.cpu_count() or 1) > 1:
+        assert out[1] == f"CPU affinity allows 1 of {os.cpu_count()} logical CPUs"

@@ -303,3 +303,101 @@ def test_no_memory_left_is_a_budget_of_zero_not_an_unknown(monkeypatch):
         measure.check_fits(1, "anything")
     monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: None)  # OS will not say
     assert measure.memory_budget_bytes() == measure.UNKNOWN_AVAILABLE_BYTES // 4
+
+
+def test_default_threads_are_the_usable_cpus_not_the_logical_cores(monkeypatch):
+    # A hub pod: 64 logical cores, a quota of 2 CPUs.
+    monkeypatch.setattr(measure.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(measure.machine, "usable_cpus", lambda: 2)
+    _fake_time_call(monkeypatch, (2.0**-10,))
+    result = measure.bandwidth("copy", array_bytes=8 * MIB, repeats=1)
+    assert result.threads == 2
+
+
+def test_peak_flops_holds_a_wider_blas_to_the_usable_cpus(monkeypatch):
+    recorded = []
+
+    class Recording:
+        def __init__(self, *, limits: int | None, user_api: str):
+            recorded.append(limits)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(measure, "threadpool_limits", Recording)
+    monkeypatch.setattr(measure.machine, "usable_cpus", lambda: 1)
+    _fake_time_call(monkeypatch, (1.0,))
+    monkeypatch.setattr(measure, "_blas_threads", lambda: 64)  # the BLAS wants every core
+    measure.peak_flops("fp64", n=64, repeats=1)
+    monkeypatch.setattr(measure, "_blas_threads", lambda: 1)  # already within the share
+    measure.peak_flops("fp64", n=64, repeats=1)
+    monkeypatch.setattr(measure, "_blas_threads", lambda: None)  # a BLAS it cannot see
+    measure.peak_flops("fp64", n=64, repeats=1)
+    measure.peak_flops("fp64", n=64, repeats=1, threads=3)  # asked for: obeyed
+    assert recorded == [1, None, None, 3]
+
+
+def test_the_real_blas_runs_one_thread_in_a_one_cpu_share(monkeypatch):
+    if not [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]:
+        pytest.skip("threadpoolctl sees no BLAS here")
+    monkeypatch.setattr(measure.machine, "usable_cpus", lambda: 1)
+    assert measure.peak_flops("fp64", n=64, repeats=1).threads == 1
+
+
+@pytest.mark.parametrize("available_bytes", [100 * MIB, 400 * MIB, 512 * MIB])
+def test_peak_flops_shrinks_to_a_small_memory_budget(monkeypatch, available_bytes):
+    # A 100-512 MiB pod: a quarter is the budget; 3 n x n float64 matrices must fit in it.
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: available_bytes)
+    _fake_time_call(monkeypatch, (1.0,))
+    monkeypatch.setattr(measure.np, "matmul", lambda a, b, out: out)  # sizes, not FLOP/s
+    for quick in (True, False):
+        for dtype, itemsize in (("fp64", 8), ("fp32", 4)):
+            result = measure.peak_flops(dtype, repeats=1, quick=quick)
+            n = result.details["n"]
+            assert 3 * n * n * itemsize <= available_bytes / 4
+            assert n % 64 == 0 and result.details["n_reduced_for_memory"] is (
+                n < (1536 if quick else 2560))
+    # 100 MiB / 4 = 25 MiB for 3 float64 matrices: sqrt(25 MiB / 24) = 1045, so 1024.
+    if available_bytes == 100 * MIB:
+        assert measure.default_matmul_n("fp64", quick=True) == 1024
+
+
+def test_peak_flops_keeps_the_plateau_size_where_memory_allows(monkeypatch):
+    monkeypatch.setattr(measure.machine, "ram_available_bytes", lambda: 16 * 1024**3)
+    assert measure.default_matmul_n("fp64", quick=True) == 1536
+    assert measure.default_matmul_n("fp32", quick=False) == 2560
+    result = measure.peak_flops("fp64", n=64, repeats=1)
+    assert result.details["n_reduced_for_memory"] is False  # asked for, not shrunk
+
+
+def test_bandwidth_records_the_cache_it_compared_with(monkeypatch):
+    _fake_machine(monkeypatch, 32 * MIB, 16 * 1024**3)
+    result = measure.bandwidth("copy", threads=1, array_bytes=8 * MIB, repeats=1)
+    assert result.details["last_level_cache_bytes"] == 32 * MIB
+
+
+def test_the_blas_is_held_to_the_usable_cpus_for_the_session(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    blas = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    if not blas:
+        pytest.skip("threadpoolctl sees no BLAS here")
+    with threadpool_limits(limits=None):  # restores the BLAS's threads afterwards
+        monkeypatch.setattr(measure.machine, "usable_cpus", lambda: 1)
+        monkeypatch.setattr(measure, "_blas_threads", lambda: 64)  # a 64-core node's BLAS
+        assert measure.hold_blas_to_usable_cpus() == 1
+        assert [pool["num_threads"] for pool in threadpool_info()
+                if pool.get("user_api") == "blas"] == [1] * len(blas)
+    monkeypatch.setattr(measure, "_blas_threads", lambda: 1)
+    assert measure.hold_blas_to_usable_cpus() is None  # already within the share: untouched
+
+
+def test_quick_mode_caps_arrays_where_the_last_cache_is_huge(monkeypatch):
+    monkeypatch.setattr(measure, "_last_level_cache_bytes", lambda: 480 * MIB)  # a big server
+    assert measure.default_array_bytes(quick=False) == 1920 * MIB  # STREAM's 4x rule
+    assert measure.default_array_bytes(quick=True) == measure.QUICK_MAX_ARRAY_BYTES
+    monkeypatch.setattr(measure, "_last_level_cache_bytes", lambda: 8 * MIB)  # a laptop
+    assert measure.default_array_bytes(quick=True) == 32 * MIB  # below the cap: unchanged

@@ -513,8 +513,8 @@ def test_unknown_dtype_names_closest():
 
 @pytest.mark.parametrize("changes, message", [
     (dict(n_kv_heads=3), "n_heads must be a multiple of n_kv_heads"),
-    (dict(mlp="swiglu"), r"mlp must be one of \('gated', 'plain'\), got 'swiglu'"),
-    (dict(norm="batchnorm"), r"norm must be one of \('rmsnorm', 'layernorm'\)"),
+    (dict(mlp="swiglu"), "mlp must be one of gated, plain; got 'swiglu'"),
+    (dict(norm="batchnorm"), "norm must be one of rmsnorm, layernorm"),
     (dict(d_model=256.0), "d_model must be an integer >= 1, got 256.0"),
     (dict(n_layers=0), "n_layers must be an integer >= 1, got 0"),
     (dict(n_layers=True), "n_layers must be an integer >= 1, got True"),

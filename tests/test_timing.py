@@ -55,6 +55,7 @@ def test_time_call_runs_warmup_untimed():
 
 def _noisy_warnings(monkeypatch, durations_ns, **options):
     _fake_clock(monkeypatch, durations_ns)
+    monkeypatch.setattr(timing, "_noticed_cells", set())  # a new process, as far as it knows
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         time_call(lambda: None, warmup=0, **options)
@@ -164,3 +165,109 @@ def test_format_non_finite_values_read_plainly():
     assert format_bytes(float("inf")) == "inf B"
     assert format_rate(float("nan"), "B/s") == "nan B/s"
     assert format_seconds(float("-inf")) == "-inf s"
+
+
+class FakeShell:
+    """Stands in for IPython's shell: its execution_count is the running cell's number."""
+
+    def __init__(self):
+        self.execution_count = 1
+
+
+@pytest.fixture
+def notebook_cell(monkeypatch):
+    shell = FakeShell()
+    monkeypatch.setitem(__import__("sys").modules, "IPython",
+                        types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setattr(timing, "_noticed_cells", set())
+    return shell
+
+
+def test_a_notebook_cell_says_a_busy_machine_once_however_many_timings_it_runs(
+        notebook_cell, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for spread in (0.4, 0.9, 0.3):  # three noisy timings in one cell
+            timing.notice_spread(spread)
+        timing.notice_spread(0.1)  # a quiet one says nothing
+    lines = capsys.readouterr().err.splitlines()
+    assert caught == [] and len(lines) == 1
+    assert lines[0].startswith("note: timings varied by 40% between best and median")
+    assert lines[0].endswith("said once for this cell")
+    notebook_cell.execution_count = 2  # the next cell says it again, once
+    timing.notice_spread(0.5)
+    timing.notice_spread(0.5)
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_quiet_notices_hides_the_note_inside_a_check(notebook_cell, capsys):
+    with timing.quiet_notices():
+        timing.notice_spread(0.9)
+    assert capsys.readouterr().err == ""
+    timing.notice_spread(0.9)  # outside the block the cell still hears it
+    assert capsys.readouterr().err.count("note:") == 1
+
+
+def test_measurements_report_their_spread_even_when_timed_without_warnings(
+        notebook_cell, capsys):
+    from memwall_lab.measure import Measurement
+
+    result = Measurement("bandwidth", "copy", "B/s", (10e9, 5e9, 5e9), 1024, 1)
+    assert result.spread == pytest.approx(0.5)  # best 10, median 5
+    assert "copy bandwidth readings varied by 50%" in capsys.readouterr().err
+
+
+def test_interleave_alternates_sides_and_keeps_the_best_of_each():
+    order = []
+    first_readings = iter([10.0, 30.0, 29.0, 29.5])
+    second_readings = iter([20.0, 21.0, 20.5, 20.6])
+
+    def first():
+        order.append("A")
+        return next(first_readings)
+
+    def second():
+        order.append("B")
+        return next(second_readings)
+
+    result = timing.interleave(first, second, rounds=2, max_rounds=4)
+    assert order[:4] == ["A", "B", "B", "A"]  # A B, then B A: drift hits both alike
+    assert result.best_first == 30.0 and result.best_second == 21.0
+    assert result.ratio == pytest.approx(30 / 21)
+    # round 3 improved neither best by more than 2 %: it stopped there, settled
+    assert len(result.first) == 3 and len(result.second) == 3
+
+
+def test_interleave_of_times_keeps_the_shortest():
+    times = iter([3.0, 2.0, 1.0, 4.0])  # A=3, B=2, then B=1, A=4
+    result = timing.interleave(lambda: next(times), lambda: next(times), rounds=2,
+                               max_rounds=2, higher_is_better=False)
+    assert result.first == (3.0, 4.0) and result.second == (2.0, 1.0)
+    assert (result.best_first, result.best_second) == (3.0, 1.0)
+
+
+def test_interleave_stops_at_its_time_budget(monkeypatch):
+    clock = iter(range(0, 1000, 100))  # each reading of the clock is 100 s later
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    values = iter(float(n) for n in range(1, 100))  # always improving: never settles
+    result = timing.interleave(lambda: next(values), lambda: next(values), rounds=1,
+                               max_rounds=50, budget_s=50)
+    assert len(result.first) == 1
+
+
+def test_best_and_median_are_marked_as_measured():
+    from memwall_lab import provenance
+
+    samples = Samples((0.4, 0.1, 0.2))
+    assert isinstance(samples.best, provenance.Measured)
+    assert provenance.is_measured(1_000_000 / samples.best)
+
+
+def test_outside_a_notebook_a_process_says_a_busy_machine_once(monkeypatch):
+    monkeypatch.setattr(timing, "_noticed_cells", set())
+    monkeypatch.setattr(timing, "_running_cell", lambda: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for spread in (0.5, 0.7, 0.9):
+            timing.notice_spread(spread)
+    assert [str(w.message)[:27] for w in caught] == ["timings varied by 50% betwe"]

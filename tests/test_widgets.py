@@ -65,9 +65,9 @@ def test_no_roofs_or_no_readings_is_a_clear_error():
         widgets.describe_decode("gpt2", 1, 512, [])
 
 
-@pytest.mark.parametrize("accelerator_bytes", [None, "80e9", float("inf"), 0, -80e9])
-def test_training_accelerator_bytes_must_be_a_positive_number(accelerator_bytes):
-    with pytest.raises(ValueError, match="accelerator_bytes must be a positive"):
+@pytest.mark.parametrize("accelerator_bytes", [None, "80e9", float("inf"), 0, -80e9, 1e-300])
+def test_training_accelerator_bytes_must_be_a_number_of_bytes(accelerator_bytes):
+    with pytest.raises(ValueError, match="accelerator_bytes must be a finite number >= 1"):
         widgets.training_readings("gpt2-xl", accelerator_bytes=accelerator_bytes)
 
 
