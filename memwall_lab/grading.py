@@ -149,9 +149,13 @@ def _records_since(offset: int) -> list[dict]:
         return []
     with open(path, "rb") as record:
         record.seek(offset)
-        text = record.read().decode("utf-8", errors="replace")
+        return _json_lines(record.read().decode("utf-8", errors="replace").splitlines())
+
+
+def _json_lines(lines) -> list[dict]:
+    """The JSON objects among `lines`; a line cut short or written by hand is skipped."""
     found = []
-    for line in text.splitlines():
+    for line in lines:
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -239,13 +243,7 @@ def _read_new(handle, pending: str) -> tuple[list[dict], str]:
     """Complete JSON lines appended since the last read, and the incomplete rest."""
     text = pending + handle.read()
     *complete, rest = text.split("\n")
-    events = []
-    for line in complete:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events, rest
+    return _json_lines(complete), rest
 
 
 def run_nbval(path: Path, timeout_s: float, progress=print) -> list[dict]:

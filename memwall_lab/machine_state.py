@@ -19,13 +19,13 @@ give is None, and `reasons` says why; `assess` never raises.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 
-from memwall_lab import machine
+from memwall_lab import machine, timing
 
 QUIET, BUSY, TOO_BUSY = "quiet", "busy", "too busy to measure"
 VERDICTS = (QUIET, BUSY, TOO_BUSY)
@@ -143,15 +143,8 @@ def _calibration_spread() -> float:
     """(median - best) / best of CALIBRATION_REPEATS timed copies of CALIBRATION_BYTES."""
     source = np.ones(CALIBRATION_BYTES // 8)
     target = np.empty_like(source)
-    for _ in range(CALIBRATION_WARMUP):
-        np.copyto(target, source)
-    samples = []
-    for _ in range(CALIBRATION_REPEATS):
-        start_ns = time.perf_counter_ns()
-        np.copyto(target, source)
-        samples.append(time.perf_counter_ns() - start_ns)
-    best = max(min(samples), 1)
-    return (statistics.median(samples) - best) / best
+    return timing.time_call(partial(np.copyto, target, source), repeats=CALIBRATION_REPEATS,
+                            warmup=CALIBRATION_WARMUP, warn=False).spread
 
 
 def _load_average() -> float | None:

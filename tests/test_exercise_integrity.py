@@ -132,17 +132,22 @@ def test_no_exercise_stores_an_expected_value_in_an_output(path):
                 assert text.endswith(f": {check.NOT_DONE}"), (path.name, text)
 
 
-def test_the_solutions_open_their_sealed_values_to_the_right_answers():
-    # the solutions' check cells are the exercises' (make-exercises copies them): the sealed
-    # tokens must be what the solutions' stored "passed" lines were produced with
+def test_every_sealed_value_opens_to_an_answer_its_check_can_accept():
+    # nbval over solutions/ proves each sealed value is the right one (their stored lines say
+    # "passed"); here: each opens, a choice to one of its allowed words, an exact to an int
     sealed = [call for path in SOLUTIONS for source in check_cells(path)
               for call in check_calls(source) if call.func.attr in REVEALING
               and isinstance(argument(call, 2, "expected"), ast.Call)
               and ast.unparse(argument(call, 2, "expected")).startswith("check.sealed")]
     assert len(sealed) >= 8
     for call in sealed:
-        token = ast.literal_eval(argument(call, 2, "expected").args[0])
-        assert check.sealed(token).open() not in ("", None)
+        opened = check.sealed(ast.literal_eval(argument(call, 2, "expected").args[0])).open()
+        if call.func.attr == "choice":
+            assert opened in ast.literal_eval(argument(call, 3, "allowed")), ast.unparse(call)
+        elif call.func.attr == "exact":
+            assert isinstance(opened, int) and not isinstance(opened, bool)
+        else:
+            assert isinstance(opened, float)
 
 
 def test_the_off_by_one_cache_answer_cannot_pass():
