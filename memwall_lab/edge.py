@@ -42,7 +42,7 @@ def bytes_per_token(
 ) -> int:
     """Bytes one batch-1 decode step moves: weights read + KV cache read + the new K/V written."""
     model = models.as_model(model)
-    return models.decode_step(model, context_len, 1, dtype, kv_dtype).bytes_total
+    return models.decode_step(model, context_len, 1, dtype, kv_dtype).bytes_moved
 
 
 def tokens_per_s_bound(

@@ -34,6 +34,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from memwall_lab import measure
+from memwall_lab.step import StepCost
 from memwall_lab.timing import Samples, time_call
 from memwall_lab.validate import check_count, check_flag, check_real, shown
 
@@ -476,26 +477,6 @@ def causal_mask(start: int, new: int, group_size: int) -> np.ndarray:
 # ---------------------------------------------------------------- cost of a step
 
 
-@dataclass(frozen=True)
-class StepCost:
-    """FLOPs and bytes of one forward step; bytes count weights and KV cache only."""
-
-    flops: int
-    weight_bytes: int  # weights read in the step (not all the model holds)
-    kv_read_bytes: int
-    kv_write_bytes: int
-
-    @property
-    def bytes_moved(self) -> int:
-        """Bytes read or written from memory: weights + KV read + KV written."""
-        return self.weight_bytes + self.kv_read_bytes + self.kv_write_bytes
-
-    @property
-    def intensity_flops_per_byte(self) -> float:
-        """Arithmetic intensity in FLOP/byte."""
-        return self.flops / self.bytes_moved
-
-
 def as_config(config_or_model: TransformerConfig | TinyTransformer) -> TransformerConfig:
     """The config itself, or the config of a model."""
     if isinstance(config_or_model, TinyTransformer):
@@ -534,13 +515,16 @@ def step_cost(
 
     FLOPs are 2*m*n*k for every matmul the code runs: the Q, K, V, O
     projections, attention scores and weighted sum (over the full
-    new_tokens x attended matrix, masked half included, as the code computes it),
-    the three MLP matrices and the LM head on the last position only.
+    new_tokens x attended matrix, masked half included, as the code computes it:
+    the attention kernel), the three MLP matrices and the LM head on the last
+    position only (with the projections, the weight matmuls).
     Elementwise work (norms, rotary, softmax, SiLU, residual adds) is ignored: it
     is a few FLOPs per activation, small next to the matmuls. Bytes are the
     weights (every matrix and norm read once, plus one embedding row per token,
     capped at the table) and the KV cache; activations are ignored: they are
-    d_model-sized per token, small next to the weights.
+    d_model-sized per token, small next to the weights, and count only toward
+    what the step holds (``held_bytes``: all weights, the cache after the step,
+    one layer's activations and the scores the code materialises).
     """
     c = as_config(config)
     batch = check_count("batch", batch)
@@ -554,11 +538,17 @@ def step_cost(
     mlp = 3 * (2 * tokens * c.d_model * c.ffn)  # gate, up, down
     lm_head = 2 * batch * c.d_model * c.vocab
     embedding_rows = min(tokens, c.vocab) * c.d_model * c.itemsize
+    activations = tokens * (3 * c.d_model + 2 * query_width + 2 * c.ffn) * c.itemsize
+    scores = batch * c.heads * new_tokens * attended * c.itemsize
     return StepCost(
-        flops=c.layers * (projections + attention + mlp) + lm_head,
+        phase="decode" if new_tokens == 1 else "prefill", batch=batch, tokens=tokens,
+        weight_flops=c.layers * (projections + mlp) + lm_head,
         weight_bytes=c.streamed_weight_bytes + embedding_rows,
+        attention_flops=c.layers * attention,
         kv_read_bytes=batch * attended * c.kv_bytes_per_token,
         kv_write_bytes=tokens * c.kv_bytes_per_token,
+        held_bytes=(c.weight_bytes + batch * attended * c.kv_bytes_per_token
+                    + activations + scores + batch * c.vocab * c.itemsize),
     )
 
 
@@ -594,7 +584,9 @@ class StepBenchmark:
         return self.tokens_per_step / self.seconds_per_step
 
 
-def as_model(config_or_model: TransformerConfig | TinyTransformer, seed: int) -> TinyTransformer:
+def as_tiny_model(
+    config_or_model: TransformerConfig | TinyTransformer, seed: int
+) -> TinyTransformer:
     """The model itself, or a new random one built from a config."""
     if isinstance(config_or_model, TinyTransformer):
         return config_or_model
@@ -613,7 +605,7 @@ def benchmark_prefill(
     seed: int = 0,
 ) -> StepBenchmark:
     """Time `prefill` of random (batch, prompt_len) prompts; best of `repeats`."""
-    model = as_model(config_or_model, seed)
+    model = as_tiny_model(config_or_model, seed)
     cost = prefill_cost(model.config, batch, prompt_len)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, model.config.vocab, size=(batch, prompt_len))
@@ -633,7 +625,7 @@ def benchmark_decode(
     The cache is filled with random K/V (no prefill needed) and rewound before
     every repeat, so each timed step sees the same context length.
     """
-    model = as_model(config_or_model, seed)
+    model = as_tiny_model(config_or_model, seed)
     cost = decode_cost(model.config, batch, context_len)
     model.fill_cache_randomly(batch, context_len, seed=seed)
     rng = np.random.default_rng(seed)

@@ -22,11 +22,13 @@ import numbers
 from dataclasses import dataclass, fields
 
 from memwall_lab import hardware
+from memwall_lab.step import StepCost, StepTime
 from memwall_lab.validate import (
     check_choice,
     check_count,
     check_device,
     check_flag,
+    check_positive,
     check_string,
     shown,
 )
@@ -400,27 +402,29 @@ def kv_cache_bytes(model: Model, context_len: int, batch: int = 1, dtype: str = 
 # ---------------------------------------------------------------- FLOPs and bytes of a step
 
 
-@dataclass(frozen=True)
-class StepCost:
-    """FLOPs and bytes of one forward step (decode or prefill), independent of the device."""
+def activation_bytes(model: Model, tokens: int, batch: int = 1, dtype: str = "fp16") -> int:
+    """Bytes of live activations while ``tokens`` tokens pass one layer, plus the logits.
 
-    phase: str
-    batch: int
-    tokens: int
-    flops: int
-    weight_bytes: int
-    kv_read_bytes: int
-    kv_write_bytes: int
-
-    @property
-    def bytes_total(self) -> int:
-        """All bytes moved to or from memory: weights + KV read + KV written."""
-        return self.weight_bytes + self.kv_read_bytes + self.kv_write_bytes
-
-    @property
-    def intensity_flops_per_byte(self) -> float:
-        """Arithmetic intensity in FLOP/byte."""
-        return self.flops / self.bytes_total
+    Inference frees each layer's activations before the next, so the peak is one
+    layer's: per token the residual and its normed copy (2 d_model), Q, K and V,
+    and the MLP's hidden (two of them when gated; the touched experts of an MoE),
+    in ``dtype``; plus one row of fp32 logits per sequence. A fused attention
+    kernel materialises no scores.
+    """
+    model = as_model(model)
+    tokens, batch = check_count("tokens", tokens, 1), check_count("batch", batch, 1)
+    if model.attention_kind == "mla":
+        qkv = model.n_heads * (2 * (model.qk_nope_head_dim + model.qk_rope_head_dim)
+                               + model.v_head_dim)
+    else:
+        qkv = (model.n_heads + 2 * model.n_kv_heads) * model.head_dim
+    hidden = model.ffn_hidden
+    if model.is_moe:
+        hidden = max(hidden, (model.experts_per_token + model.n_shared_experts)
+                     * model.expert_ffn_hidden)
+    mlp = (2 if model.mlp == "gated" else 1) * hidden
+    per_token = 2 * model.d_model + qkv + mlp
+    return bytes_for(tokens * per_token, dtype) + bytes_for(batch * model.vocab_size, "fp32")
 
 
 def _attention_dims(model: Model, phase: str) -> tuple[int, int]:
@@ -474,7 +478,9 @@ def decode_step(
 
     Each sequence has ``context_len`` tokens cached; the step reads that cache,
     attends over it plus the new token, and writes the new token's K and V.
-    FLOPs = 2 per weight multiplied (embedding lookups excluded) + attention.
+    Weight FLOPs are 2 per weight multiplied (embedding lookups excluded), read
+    once for the whole batch; attention reads each sequence's own cache. The
+    step holds all weights, the cache after the write and one layer's activations.
     """
     model = as_model(model)
     context_len = check_count("context_len", context_len, 1)
@@ -482,12 +488,16 @@ def decode_step(
     kv_dtype = dtype if kv_dtype is None else kv_dtype
     keys = model.full_attention_layers * (context_len + 1)
     keys += model.sliding_layers * min(context_len + 1, model.sliding_window)
-    flops = batch * (2 * _matmul_params(model) + _attention_flops(model, keys, "decode"))
     return StepCost(
-        phase="decode", batch=batch, tokens=batch, flops=flops,
+        phase="decode", batch=batch, tokens=batch,
+        weight_flops=batch * 2 * _matmul_params(model),
         weight_bytes=_weights_read_bytes(model, batch, dtype),
+        attention_flops=batch * _attention_flops(model, keys, "decode"),
         kv_read_bytes=kv_cache_bytes(model, context_len, batch, kv_dtype),
         kv_write_bytes=kv_cache_bytes(model, 1, batch, kv_dtype),
+        held_bytes=(weight_bytes(model, dtype)
+                    + kv_cache_bytes(model, context_len + 1, batch, kv_dtype)
+                    + activation_bytes(model, batch, batch, dtype)),
     )
 
 
@@ -499,7 +509,8 @@ def prefill(
 
     Causal attention: token i attends to i keys (window layers to min(i, window)).
     KV read from memory is counted as 0 (a fused attention kernel keeps tiles on
-    chip); KV written is the cache the prompt leaves behind. Activations are ignored.
+    chip); KV written is the cache the prompt leaves behind. Activations count
+    only toward what the step holds (``held_bytes``), not toward bytes moved.
     MLA attends with up-projected heads here, over its latent in decode (``_attention_dims``).
     """
     model = as_model(model)
@@ -508,61 +519,20 @@ def prefill(
     kv_dtype = dtype if kv_dtype is None else kv_dtype
     keys = model.full_attention_layers * _causal_keys(prompt_len, 0)
     keys += model.sliding_layers * _causal_keys(prompt_len, model.sliding_window)
-    flops = batch * (2 * _matmul_params(model) * prompt_len
-                     + _attention_flops(model, keys, "prefill"))
+    tokens = batch * prompt_len
     return StepCost(
-        phase="prefill", batch=batch, tokens=batch * prompt_len, flops=flops,
-        weight_bytes=_weights_read_bytes(model, batch * prompt_len, dtype),
+        phase="prefill", batch=batch, tokens=tokens,
+        weight_flops=tokens * 2 * _matmul_params(model),
+        weight_bytes=_weights_read_bytes(model, tokens, dtype),
+        attention_flops=batch * _attention_flops(model, keys, "prefill"),
         kv_read_bytes=0,
         kv_write_bytes=kv_cache_bytes(model, prompt_len, batch, kv_dtype),
+        held_bytes=(weight_bytes(model, dtype) + kv_cache_bytes(model, prompt_len, batch, kv_dtype)
+                    + activation_bytes(model, tokens, batch, dtype)),
     )
 
 
 # ---------------------------------------------------------------- on a device
-
-
-@dataclass(frozen=True)
-class StepTime:
-    """A step's cost on one device: compute and memory times and the bounds they give, in s."""
-
-    cost: StepCost
-    peak_flops_per_s: float
-    bandwidth_bytes_per_s: float
-
-    @property
-    def seconds_compute(self) -> float:
-        """FLOPs / peak FLOP/s."""
-        return self.cost.flops / self.peak_flops_per_s
-
-    @property
-    def seconds_memory(self) -> float:
-        """Bytes moved / bandwidth."""
-        return self.cost.bytes_total / self.bandwidth_bytes_per_s
-
-    @property
-    def seconds_lower(self) -> float:
-        """Lower bound in s: compute and memory traffic perfectly overlapped (their max)."""
-        return max(self.seconds_compute, self.seconds_memory)
-
-    @property
-    def seconds_upper(self) -> float:
-        """Upper bound in s: no overlap at all (their sum)."""
-        return self.seconds_compute + self.seconds_memory
-
-    @property
-    def tokens_per_s(self) -> float:
-        """Best-case throughput in tokens/s: tokens of the step / seconds_lower."""
-        return self.cost.tokens / self.seconds_lower
-
-    @property
-    def tokens_per_s_no_overlap(self) -> float:
-        """Throughput in tokens/s if nothing overlaps: tokens / seconds_upper."""
-        return self.cost.tokens / self.seconds_upper
-
-    @property
-    def bound(self) -> str:
-        """'compute' if compute time is at least memory time, else 'memory'."""
-        return "compute" if self.seconds_compute >= self.seconds_memory else "memory"
 
 
 def _peak_candidates(dtype: str) -> tuple[str, ...]:
@@ -594,21 +564,38 @@ def peak_flops_for(device, dtype: str) -> float:
         f"it has: {', '.join(peaks) or 'none'}. Pass one of those as the compute dtype")
 
 
-def step_time(cost: StepCost, device, compute_dtype: str = "bf16") -> StepTime:
-    """Put a StepCost on a device (anything with bandwidth_bytes_per_s and peak_flops_per_s)."""
+def _capacity_bytes(device) -> float | None:
+    """The device's memory in bytes if it has one (a ``roofline.Roof`` has none)."""
+    capacity = getattr(device, "capacity_bytes", None)
+    return None if capacity is None else float(as_device(device, ("capacity_bytes",))
+                                                  .capacity_bytes)
+
+
+def step_time(cost: StepCost, device, compute_dtype: str = "bf16",
+              capacity_bytes: float | None = None) -> StepTime:
+    """Put a StepCost on a device: each kernel on its roofline, summed, and whether it fits.
+
+    ``device`` is anything with bandwidth_bytes_per_s and peak_flops_per_s; its
+    ``capacity_bytes`` (or the argument, e.g. this machine's RAM for a Roof) is
+    the memory the step must fit in.
+    """
     device = as_device(device)
     if not isinstance(cost, StepCost):
-        raise ValueError(f"cost must be a models.StepCost (from decode_step or prefill), "
-                         f"got {shown(cost)}")
+        raise ValueError(f"cost must be a StepCost (from models.decode_step, models.prefill or "
+                         f"inference.decode_cost), got {shown(cost)}")
+    if capacity_bytes is None:
+        capacity_bytes = _capacity_bytes(device)
+    else:
+        capacity_bytes = float(check_positive("capacity_bytes", capacity_bytes))
     return StepTime(cost, peak_flops_for(device, compute_dtype),
-                    float(device.bandwidth_bytes_per_s))
+                    float(device.bandwidth_bytes_per_s), capacity_bytes)
 
 
 def decode_time(
     model: Model, device, context_len: int, batch: int = 1, dtype: str = "fp16",
     kv_dtype: str | None = None, compute_dtype: str | None = None,
 ) -> StepTime:
-    """Time bounds of one decode step on ``device``; computes in ``dtype`` unless told otherwise."""
+    """One decode step on ``device`` (kernels summed, fit checked); computes in ``dtype``."""
     cost = decode_step(model, context_len, batch, dtype, kv_dtype)
     return step_time(cost, device, dtype if compute_dtype is None else compute_dtype)
 
@@ -617,28 +604,31 @@ def prefill_time(
     model: Model, device, prompt_len: int, batch: int = 1, dtype: str = "fp16",
     kv_dtype: str | None = None, compute_dtype: str | None = None,
 ) -> StepTime:
-    """Time bounds of a prefill of ``batch`` prompts of ``prompt_len`` tokens on ``device``."""
+    """A prefill of ``batch`` prompts of ``prompt_len`` tokens on ``device``, kernels summed."""
     cost = prefill(model, prompt_len, batch, dtype, kv_dtype)
     return step_time(cost, device, dtype if compute_dtype is None else compute_dtype)
 
 
-def decode_critical_batch(
-    model: Model, device, context_len: int, dtype: str = "fp16",
-    kv_dtype: str | None = None, compute_dtype: str | None = None, max_batch: int = 2**20,
+def critical_batch(
+    model: Model, device, dtype: str = "fp16", compute_dtype: str | None = None,
+    max_batch: int = 2**20,
 ) -> int | None:
-    """Smallest batch at which a decode step turns compute-bound; None if not by ``max_batch``.
+    """Smallest decode batch at which the weight matmuls turn compute-bound (any context).
 
-    Without KV the answer is about the ridge point (peak / bandwidth) x bytes per
-    weight / 2; the KV cache, read once per sequence, pushes it up, and at long
-    context attention alone can keep decode memory-bound at any batch (None).
+    2 x batch x matmul params / peak >= weight bytes / bandwidth, so for a dense
+    model batch ~ ridge (peak / bandwidth) x bytes per weight / 2: about 300 for
+    bf16 on an H100. Attention never turns compute-bound in decode, and whether
+    that batch fits is a separate question (``max_batch``). None if not by ``max_batch``.
     """
     model, device = as_model(model), as_device(device)
     max_batch = check_count("max_batch", max_batch, 1)
+    peak = peak_flops_for(device, dtype if compute_dtype is None else compute_dtype)
+    bandwidth = float(device.bandwidth_bytes_per_s)
 
     def compute_bound(batch: int) -> bool:
-        """True if the decode step at this batch is compute-bound."""
-        timing = decode_time(model, device, context_len, batch, dtype, kv_dtype, compute_dtype)
-        return timing.bound == "compute"
+        """True if the weight matmuls of a decode step of this batch are compute-bound."""
+        flops = batch * 2 * _matmul_params(model)
+        return flops / peak >= _weights_read_bytes(model, batch, dtype) / bandwidth
 
     if not compute_bound(max_batch):
         return None
@@ -658,37 +648,51 @@ def free_bytes_beside_weights(model: Model, device, dtype: str = "fp16") -> int:
     return math.floor(device.capacity_bytes) - weight_bytes(model, dtype)
 
 
+def decode_fits(
+    model: Model, device, context_len: int, batch: int = 1, dtype: str = "fp16",
+    kv_dtype: str | None = None,
+) -> bool:
+    """True if a decode step at ``context_len`` holds weights + KV + activations in memory."""
+    device = as_device(device, ("capacity_bytes",))
+    held = decode_step(model, context_len, batch, dtype, kv_dtype).held_bytes
+    return held <= device.capacity_bytes
+
+
 def max_batch(
     model: Model, device, context_len: int, dtype: str = "fp16", kv_dtype: str | None = None
 ) -> int:
-    """Largest batch of ``context_len``-token sequences whose KV fits beside the weights (>= 0).
+    """Largest batch whose decode step at ``context_len`` fits on ``device`` (0 if none does).
 
-    It counts the KV of ``context_len`` tokens per sequence (what is held), not the
-    one more token a decode step at that context writes (``offload`` counts it).
+    The step holds the weights, each sequence's cache after it writes its new
+    token (context_len + 1 tokens) and one layer's activations: ``decode_fits``.
     """
     model = as_model(model)
+    context_len = check_count("context_len", context_len, 1)
     free = free_bytes_beside_weights(model, device, dtype)
     per_sequence = kv_cache_bytes(model, context_len, 1, dtype if kv_dtype is None else kv_dtype)
-    return max(free, 0) // per_sequence
+    low, high = 0, max(free, 0) // per_sequence  # KV alone caps the batch
+    while low < high:
+        middle = (low + high + 1) // 2
+        fits = decode_fits(model, device, context_len, middle, dtype, kv_dtype)
+        low, high = (middle, high) if fits else (low, middle - 1)
+    return low
 
 
 def max_context_len(
     model: Model, device, batch: int = 1, dtype: str = "fp16", kv_dtype: str | None = None,
     limit: int | None = None,
 ) -> int:
-    """Longest context (<= ``limit``, default the model's max_context) that fits at ``batch``.
+    """Longest context (<= ``limit``, default the model's max_context) whose decode step fits.
 
-    Returns 0 if not even one token fits beside the weights.
+    Returns 0 if not even a one-token context fits beside the weights.
     """
     model = as_model(model)
     batch = check_count("batch", batch, 1)
     limit = model.max_context if limit is None else check_count("limit", limit, 1)
-    free = free_bytes_beside_weights(model, device, dtype)
-    kv_dtype = dtype if kv_dtype is None else kv_dtype
     low, high = 0, limit
     while low < high:
         middle = (low + high + 1) // 2
-        fits = kv_cache_bytes(model, middle, batch, kv_dtype) <= free
+        fits = decode_fits(model, device, middle, batch, dtype, kv_dtype)
         low, high = (middle, high) if fits else (low, middle - 1)
     return low
 

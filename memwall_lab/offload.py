@@ -383,18 +383,23 @@ class OffloadedBatchStep:
     needed_device_bytes: int
     capacity_bytes: float
     seconds_transfer: float
-    seconds_compute: float
-    seconds_memory: float
+    seconds_weights: float  # the device's weight matmuls (models.decode_time)
+    seconds_attention: float  # the device's attention over the KV cache
+
+    @property
+    def seconds_device(self) -> float:
+        """The device's own step in s: weight matmuls + attention."""
+        return self.seconds_weights + self.seconds_attention
 
     @property
     def seconds_per_step(self) -> float:
         """Lower bound in s: transfer overlapped with the device's own step (the max)."""
-        return max(self.seconds_transfer, self.seconds_compute, self.seconds_memory)
+        return max(self.seconds_transfer, self.seconds_device)
 
     @property
     def seconds_per_step_serial(self) -> float:
         """Upper bound in s: transfer, then the device's step (the sum)."""
-        return self.seconds_transfer + max(self.seconds_compute, self.seconds_memory)
+        return self.seconds_transfer + self.seconds_device
 
     @property
     def tokens_per_s(self) -> float:
@@ -403,10 +408,11 @@ class OffloadedBatchStep:
 
     @property
     def limit(self) -> str:
-        """Which term sets seconds_per_step: 'link', 'compute' or 'memory'."""
-        times = {"link": self.seconds_transfer, "compute": self.seconds_compute,
-                 "memory": self.seconds_memory}
-        return max(times, key=times.get)
+        """What sets seconds_per_step: 'link', or the device's larger kernel."""
+        if self.seconds_transfer >= self.seconds_device:
+            return "link"
+        return "weight matmuls" if self.seconds_weights >= self.seconds_attention \
+            else "attention"
 
     @property
     def fits(self) -> bool:
@@ -440,7 +446,7 @@ def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtyp
         batch=batch, context_len=context_len, streamed_weight_bytes=streamed,
         needed_device_bytes=min(resident_weight_bytes, weights) + kv,
         capacity_bytes=device.capacity_bytes, seconds_transfer=streamed / bandwidth,
-        seconds_compute=step.seconds_compute, seconds_memory=step.seconds_memory)
+        seconds_weights=step.seconds_weights, seconds_attention=step.seconds_attention)
 
 
 def largest_offloaded_batch(model, device, context_len: int, dtype: str = "fp16",
@@ -470,7 +476,7 @@ class QuantizedDecode:
     dtype: str
     weight_bytes: int
     tokens_per_s: float  # on the device, weights resident (models.decode_time)
-    fits: bool  # weights + KV of context_len + 1 tokens per sequence fit in device memory
+    fits: bool  # weights + KV of context_len + 1 tokens + activations fit (models.decode_fits)
     streamed_tokens_per_s: float | None  # weights streamed over the link each token, if given
 
 
@@ -479,8 +485,8 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
                      ) -> list[QuantizedDecode]:
     """Weight bytes and decode tokens/s bounds for each weight dtype (the KV stays `kv_dtype`).
 
-    `dtypes` is one dtype name or several. `fits` counts context_len + 1 tokens of
-    KV per sequence: the step at `context_len` writes the new token's K and V.
+    `dtypes` is one dtype name or several. `fits` is the step's own (``StepTime.fits``):
+    weights, context_len + 1 tokens of KV per sequence and one layer's activations.
     """
     model, device = models.as_model(model), _check_device(device)
     context_len = check_count("context_len", context_len, 1)
@@ -494,10 +500,8 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
     for dtype in dtypes:
         weights = models.weight_bytes(model, dtype)
         step = models.decode_time(model, device, context_len, batch, dtype, kv_dtype)
-        kv = _kv_after_step_bytes(model, context_len, batch, kv_dtype)
         rows.append(QuantizedDecode(
-            dtype=dtype, weight_bytes=weights, tokens_per_s=step.tokens_per_s,
-            fits=weights + kv <= device.capacity_bytes,
+            dtype=dtype, weight_bytes=weights, tokens_per_s=step.tokens_per_s, fits=step.fits,
             streamed_tokens_per_s=None if bandwidth is None else bandwidth / weights))
     return rows
 
@@ -621,10 +625,10 @@ class _Costs:
         self.prefill, self.decode = {}, {}
 
     def prefill_s(self, prompt_tokens: int) -> float:
-        """models.prefill_time of one prompt, lower bound in s."""
+        """models.prefill_time of one prompt in s (kernels summed)."""
         if prompt_tokens not in self.prefill:
             self.prefill[prompt_tokens] = models.prefill_time(
-                self.model, self.device, prompt_tokens, 1, self.dtype).seconds_lower
+                self.model, self.device, prompt_tokens, 1, self.dtype).seconds
         return self.prefill[prompt_tokens]
 
     def decode_s(self, batch: int, context_sum: int) -> float:
@@ -634,7 +638,7 @@ class _Costs:
         key = (batch, context)
         if key not in self.decode:
             self.decode[key] = models.decode_time(
-                self.model, self.device, context, batch, self.dtype).seconds_lower
+                self.model, self.device, context, batch, self.dtype).seconds
         return self.decode[key]
 
 

@@ -19,12 +19,17 @@ def test_decode_at_batch_one_is_memory_bound_everywhere():
     assert readings[0].tokens_per_s == pytest.approx(laptop_tokens_per_s)
 
 
-def test_batch_raises_intensity_until_compute_bound():
-    intensities = [widgets.decode_readings("llama-3-8b", batch, 128, [H100])[0]
-                   for batch in widgets.BATCH_CHOICES]
-    values = [r.intensity_flops_per_byte for r in intensities]
-    assert values == sorted(values)
-    assert intensities[0].bound == "memory" and intensities[-1].bound == "compute"
+def test_batch_raises_the_weights_intensity_but_not_attentions():
+    readings = [widgets.decode_readings("llama-3-8b", batch, 128, [H100])[0]
+                for batch in widgets.BATCH_CHOICES]
+    weights = [r.weight_intensity_flops_per_byte for r in readings]
+    assert weights == sorted(weights) and weights[-1] > 100 * weights[0]
+    # attention reads each sequence's own cache: 2 x 32 heads x 256 FLOPs per key per layer
+    # over 2 x 8 KV heads x 128 x 2 bytes per key per layer = 4 FLOP/byte (the GQA group
+    # size), whatever the batch
+    for r in readings:
+        assert r.attention_intensity_flops_per_byte == pytest.approx(4.0)
+    assert readings[0].bound == "memory" and readings[-1].bound == "compute"
 
 
 def test_model_that_does_not_fit_is_flagged_not_raised():
@@ -33,13 +38,14 @@ def test_model_that_does_not_fit_is_flagged_not_raised():
                                          capacities_bytes=capacity)
     assert reading.fits is False
     text = widgets.describe_decode("llama-3.1-405b", 1024, 1024, [reading])
-    assert "does NOT fit" in text
+    assert f"DOES NOT FIT: needs {reading.devices_needed} such devices" in text
 
 
 def test_readout_text_names_bound_and_tokens():
     readings = widgets.decode_readings("gpt2", 1, 512, [LAPTOP])
     text = widgets.describe_decode("gpt2", 1, 512, readings)
-    assert "laptop: memory-bound" in text and "tokens/s" in text
+    assert "laptop:" in text and "memory-bound" in text and "tokens/s" in text
+    assert "weights" in text and "attention" in text
 
 
 def test_unknown_model_raises_with_suggestion():
@@ -75,4 +81,4 @@ def test_training_dashboard_names_the_models_it_offers():
     with pytest.raises(ValueError, match="gpt2-xl"):
         widgets.training_dashboard(model_name="gpt2")
     box = widgets.training_dashboard(model_name=widgets.CUSTOM_MODEL)
-    assert "billion parameters" in box.children[2].value
+    assert "billion parameters" in box.children[-2].value
