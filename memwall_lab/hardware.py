@@ -6,15 +6,21 @@ Everything here is read from the sourced tables in ``memwall_lab/data/*.csv``
 bytes/s and FLOP/s. Lesson 02 uses ``get`` and ``Hardware.ridge_flops_per_byte``
 for accelerator ridge points; lesson 05 uses ``memory_tech``, ``link``,
 ``history`` and ``growth_per_2_years`` to re-fit the growth rates of the
-"AI and Memory Wall" paper (Gholami et al., IEEE Micro 2024) from data.
+"AI and Memory Wall" paper (Gholami et al., IEEE Micro 2024) from data,
+``sensitivity`` to show how much each rate depends on the points behind it, and
+``full_reads_per_s`` (bandwidth / capacity: the tokens/s ceiling of a model that
+fills the memory, shared with lesson 07), ``packaging`` and the energy per bit of
+``memory_tech`` for what limits bandwidth.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import difflib
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +34,7 @@ from memwall_lab.validate import (
     check_peaks,
     check_positive,
     check_string,
+    shown,
 )
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
@@ -48,14 +55,19 @@ PAPER_GROWTH_PER_2_YEARS = MappingProxyType({
     "model_params": 410.0,
     "accelerator_memory": 2.0,
 })
-# [start, end) years of the data behind the paper's figures, to compare like for like.
+# [start, end) years of the data behind the paper's figures, to compare like for like. For
+# model_params the window holds exactly the ten models its figure labels (2017-2021).
 PAPER_WINDOWS = MappingProxyType({
     "peak_flops": (None, 2023.0),
     "dram_bandwidth": (None, 2023.0),
     "interconnect_bandwidth": (None, 2023.0),
-    "model_params": (None, 2021.0),
+    "model_params": (None, 2022.0),
     "accelerator_memory": (None, 2023.0),
 })
+# The 2021 blog version of the paper (https://medium.com/riselab/ai-and-memory-wall-2cb4265cb0b8)
+# stated 240x per 2 years for Transformer size; its data is the authors' README table
+# (history series authors_table_params).
+BLOG_2021_MODEL_PARAMS_PER_2_YEARS = 240.0
 
 
 def read_table(filename: str) -> list[dict[str, str]]:
@@ -201,6 +213,11 @@ class MemoryTech:
     unit: str
     source: str
     note: str
+    # Energy to move one bit (J/bit) from a published measurement or model, with its year and
+    # source; None where the course has no sourced figure for this technology.
+    energy_joules_per_bit: float | None = None
+    energy_year: int | None = None
+    energy_source: str = ""
 
     @property
     def pins_times_rate_bytes_per_s(self) -> float:
@@ -223,6 +240,9 @@ def _memory_techs() -> dict[str, MemoryTech]:
             unit=row["unit"],
             source=row["source"],
             note=row["note"],
+            energy_joules_per_bit=_optional_float(row["energy_pj_per_bit"], 1e-12),
+            energy_year=int(row["energy_year"]) if row["energy_year"].strip() else None,
+            energy_source=row["energy_source"],
         )
         for row in read_table("memory_tech.csv")
     }
@@ -243,6 +263,61 @@ def memory_tech_names(family: str | None = None) -> list[str]:
 def memory_tech(name: str) -> MemoryTech:
     """The memory technology called ``name`` (e.g. 'hbm3', 'ddr5-4800')."""
     return lookup("memory technology", name, _memory_techs())
+
+
+def full_reads_per_s(memory) -> float:
+    """Times per second the whole memory can be read: bandwidth_bytes_per_s / capacity_bytes.
+
+    ``memory`` is a device (``Hardware``), a memory technology (``MemoryTech``, per
+    stack or device) or a name of either. It is also the most tokens/s a model whose
+    weights fill that memory can decode: every decode step reads every weight once.
+    """
+    if isinstance(memory, str):
+        key = memory.strip().lower().replace("_", "-").replace(" ", "-")
+        memory = memory_tech(key) if key in _memory_techs() else get(memory)
+    missing = [name for name in ("bandwidth_bytes_per_s", "capacity_bytes")
+               if not hasattr(memory, name)]
+    if missing:
+        raise ValueError("memory must be a device or memory technology (or its name) with "
+                         f"bandwidth_bytes_per_s and capacity_bytes; got {shown(memory)}")
+    return (check_positive("bandwidth_bytes_per_s", memory.bandwidth_bytes_per_s)
+            / check_positive("capacity_bytes", memory.capacity_bytes))
+
+
+# ---------------------------------------------------------------- packaging
+
+
+@dataclass(frozen=True)
+class PackagingFact:
+    """One sourced packaging figure: a reticle or interposer area, a count of HBM stacks."""
+
+    name: str
+    year: int
+    value: float
+    unit: str
+    source: str
+    note: str
+
+
+@functools.lru_cache(maxsize=1)
+def _packaging() -> dict[str, PackagingFact]:
+    """Every row of packaging.csv, keyed by name."""
+    return {
+        row["name"]: PackagingFact(name=row["name"], year=int(row["year"]),
+                                   value=float(row["value"]), unit=row["unit"],
+                                   source=row["source"], note=row["note"])
+        for row in read_table("packaging.csv")
+    }
+
+
+def packaging_names() -> list[str]:
+    """Names of the packaging figures (reticle limit, CoWoS interposers, HBM stacks per GPU)."""
+    return list(_packaging())
+
+
+def packaging(name: str) -> PackagingFact:
+    """The packaging figure called ``name`` (e.g. 'reticle-limit', 'h100-sxm-hbm-stacks')."""
+    return lookup("packaging figure", name, _packaging())
 
 
 # ---------------------------------------------------------------- links
@@ -305,7 +380,12 @@ def link(name: str) -> Link:
 
 @dataclass(frozen=True)
 class HistoryPoint:
-    """One dated value of a history series (SI unit named in ``unit``)."""
+    """One dated value of a history series (SI unit named in ``unit``).
+
+    ``active_value`` is set for mixture-of-experts models only: the parameters one token
+    uses, where ``value`` counts every parameter stored. ``paper_figure`` marks the points
+    the paper's model-size figure labels.
+    """
 
     series: str
     name: str
@@ -314,6 +394,8 @@ class HistoryPoint:
     unit: str
     source: str
     note: str
+    active_value: float | None = None
+    paper_figure: bool = False
 
     @property
     def year(self) -> float:
@@ -335,6 +417,8 @@ def _history() -> tuple[HistoryPoint, ...]:
             unit=row["unit"],
             source=row["source"],
             note=row["note"],
+            active_value=_optional_float(row["active_value"]),
+            paper_figure=row["paper_figure"].strip() == "yes",
         )
         for row in read_table("history.csv")
     )
@@ -350,6 +434,17 @@ def history(series: str) -> list[HistoryPoint]:
     if series not in history_series():
         raise closest_error("history series", series, history_series())
     return sorted((p for p in _history() if p.series == series), key=lambda p: p.date)
+
+
+def paper_figure_points(series: str = "model_params") -> list[HistoryPoint]:
+    """The points of ``series`` that the paper's figure labels, oldest first."""
+    return [point for point in history(series) if point.paper_figure]
+
+
+def counted_per_token(points: list[HistoryPoint]) -> list[HistoryPoint]:
+    """The same points with each mixture-of-experts model counted by its active parameters."""
+    return [dataclasses.replace(point, value=point.active_value)
+            if point.active_value is not None else point for point in points]
 
 
 @dataclass(frozen=True)
@@ -373,6 +468,20 @@ class GrowthFit:
         return PAPER_GROWTH_PER_2_YEARS.get(self.series)
 
 
+def fit_points(points: list[HistoryPoint]) -> GrowthFit:
+    """Fit ln(value) = a + b * year by least squares through ``points``; factor = exp(2 b)."""
+    if len(points) < 2:
+        raise ValueError(f"need at least 2 points to fit a growth rate, got {len(points)}")
+    points = sorted(points, key=lambda p: p.date)
+    years = [p.year for p in points]
+    logs = [math.log(p.value) for p in points]
+    mean_year, mean_log = sum(years) / len(years), sum(logs) / len(logs)
+    slope = sum((y - mean_year) * (v - mean_log) for y, v in zip(years, logs)) / sum(
+        (y - mean_year) ** 2 for y in years
+    )
+    return GrowthFit(points[0].series, math.exp(2 * slope), years[0], years[-1], len(points))
+
+
 def fit_growth(
     series: str, start_year: float | None = None, end_year: float | None = None
 ) -> GrowthFit:
@@ -387,13 +496,7 @@ def fit_growth(
     ]
     if len(points) < 2:
         raise ValueError(f"need at least 2 points of {series!r} in that window, got {len(points)}")
-    years = [p.year for p in points]
-    logs = [math.log(p.value) for p in points]
-    mean_year, mean_log = sum(years) / len(years), sum(logs) / len(logs)
-    slope = sum((y - mean_year) * (v - mean_log) for y, v in zip(years, logs)) / sum(
-        (y - mean_year) ** 2 for y in years
-    )
-    return GrowthFit(series, math.exp(2 * slope), years[0], years[-1], len(points))
+    return fit_points(points)
 
 
 def growth_per_2_years(
@@ -402,17 +505,16 @@ def growth_per_2_years(
     """Growth factor per 2 years of a history series (log-linear least squares).
 
     Over the paper's window (``PAPER_WINDOWS``: data up to 2022, as in its
-    figure) our tables give peak_flops 3.0x (paper 3.0x), dram_bandwidth 1.6x
+    figures) our tables give peak_flops 3.0x (paper 3.0x), dram_bandwidth 1.6x
     (1.6x) and interconnect_bandwidth 1.4x per lane (1.4x): within 5 %.
-    Adding the 2024 parts gives 3.1x, 1.6x and 1.5x. Two series differ and we
-    say so rather than tune the data (details in docs/growth_fits.md):
-    accelerator_memory gives 1.7x (paper 2x; 1.7x to 2024 too) because
-    NVIDIA's flagship capacity went 6 GB (2012) -> 80 GB (2022), 13x in 9.4
-    years; model_params over the paper's own table (2017 Transformer to 2020
-    GPT-3, ``end_year=2021``) gives about 550x (paper 410x: its figure fits
-    a selection of models that is not published with it), and with the
-    flagship models after GPT-3 (MT-NLG, PaLM, Llama-3.1-405B, DeepSeek-V3)
-    only about 14x: flagship model size stopped growing at that pace after 2020.
+    Adding the 2024 parts gives 3.1x, 1.6x and 1.5x. model_params over the ten
+    models the paper's figure labels (Transformer 2017 to MT-NLG 2021, window
+    ``end_year=2022``) gives about 370x (paper 410x); its seven dense models
+    alone (to GPT-3) give about 550x, and every point to 2024 about 14x: the
+    rate depends on which models are kept (``sensitivity``).
+    accelerator_memory gives 1.7x (paper 2x), because NVIDIA's flagship capacity
+    went 6 GB (2012) -> 80 GB (2022), 13x in 9.4 years. Details in
+    docs/growth_fits.md.
     """
     return fit_growth(series, start_year, end_year).factor_per_2_years
 
@@ -423,3 +525,99 @@ def paper_comparison() -> list[tuple[str, float, float]]:
         (series, growth_per_2_years(series, *PAPER_WINDOWS[series]), paper)
         for series, paper in PAPER_GROWTH_PER_2_YEARS.items()
     ]
+
+
+# ---------------------------------------------------------------- how the headline rates move
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """One choice behind a headline growth rate, the rate per 2 years it gives, and why."""
+
+    series: str
+    choice: str
+    factor_per_2_years: float
+    n_points: int
+    effect: str
+
+
+def _names(points: list[HistoryPoint]) -> str:
+    """'A and B' or 'A, B and C' from the points' names."""
+    names = [point.name for point in points]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def selection_fits(points: list[HistoryPoint], keep: int) -> list[tuple[float, list[HistoryPoint]]]:
+    """(factor per 2 years, points dropped) for every way to keep ``keep`` points, lowest first."""
+    check_count("keep", keep, 2, len(points))
+    fits = []
+    for kept in itertools.combinations(range(len(points)), keep):
+        dropped = [point for index, point in enumerate(points) if index not in kept]
+        fits.append((fit_points([points[index] for index in kept]).factor_per_2_years, dropped))
+    return sorted(fits, key=lambda fit: fit[0])
+
+
+def model_size_sensitivity(keep: int = 8) -> list[Sensitivity]:
+    """How Transformer size growth per 2 years moves with which models are kept and counted."""
+    figure = paper_figure_points()
+    ten = fit_points(figure)
+    gpt3 = next(point for point in figure if point.name == "GPT-3")
+    dense = [point for point in figure if point.active_value is None and point.date <= gpt3.date]
+    authors_table = history("authors_table_params")
+    moe = [point for point in figure if point.active_value is not None]
+    everything = history("model_params")
+    (lowest, low_dropped), *_, (highest, high_dropped) = selection_fits(figure, keep)
+    return [
+        Sensitivity("model_params", f"the {len(figure)} models the paper's figure labels",
+                    ten.factor_per_2_years, ten.n_points,
+                    f"{figure[0].name} {figure[0].date.year} to {figure[-1].name} "
+                    f"{figure[-1].date.year}"),
+        Sensitivity("model_params", f"the figure's {len(dense)} dense models, to GPT-3",
+                    fit_points(dense).factor_per_2_years, len(dense),
+                    f"leaves out {_names([p for p in figure if p not in dense])}"),
+        Sensitivity("model_params", f"keep {keep} of the {len(figure)}, the lowest of "
+                    f"{math.comb(len(figure), keep)} ways", lowest, keep,
+                    f"drops {_names(low_dropped)}"),
+        Sensitivity("model_params", f"keep {keep} of the {len(figure)}, the highest",
+                    highest, keep, f"drops {_names(high_dropped)}"),
+        Sensitivity("model_params", "the figure's models, MoE by parameters used per token",
+                    fit_points(counted_per_token(figure)).factor_per_2_years, len(figure),
+                    ", ".join(f"{p.name} {p.active_value / 1e9:.1f}B of {p.value / 1e9:,.0f}B"
+                              for p in moe)),
+        Sensitivity("model_params", f"every point we have, to {everything[-1].date.year}",
+                    fit_points(everything).factor_per_2_years, len(everything),
+                    "adds the flagships after the figure; their size levelled off"),
+        Sensitivity("model_params", f"every Transformer of the authors' table "
+                    f"({authors_table[0].date.year}-{authors_table[-1].date.year})",
+                    fit_points(authors_table).factor_per_2_years, len(authors_table),
+                    f"the data of the 2021 blog version, which says "
+                    f"{BLOG_2021_MODEL_PARAMS_PER_2_YEARS:.0f}x"),
+    ]
+
+
+def compute_sensitivity(end_year: float = 2023.0) -> list[Sensitivity]:
+    """How peak FLOP/s growth per 2 years moves with the number format and the first point."""
+    flops = [point for point in history("peak_flops") if point.year < end_year]
+    fp32 = [point for point in history("peak_flops_fp32") if point.year < end_year]
+    cpu_start, fp32_gpus = fp32[0], fp32[1:]
+    return [
+        Sensitivity("peak_flops", "flagship GPUs in the format deep learning runs, to 2022",
+                    fit_points(flops).factor_per_2_years, len(flops),
+                    "fp32 until 2014, fp16 from the P100, fp8 from the H100"),
+        Sensitivity("peak_flops", "the same GPUs in fp32 only",
+                    fit_points(fp32_gpus).factor_per_2_years, len(fp32_gpus),
+                    "leaves out tensor cores and narrower formats"),
+        Sensitivity("peak_flops", f"start at the {cpu_start.name} CPU ({cpu_start.date.year}), "
+                    "then the GPUs", fit_points([cpu_start] + flops).factor_per_2_years,
+                    len(flops) + 1, "the paper's figure starts from this CPU"),
+        Sensitivity("peak_flops", f"the {cpu_start.name}, then the GPUs in fp32 only",
+                    fit_points(fp32).factor_per_2_years, len(fp32), "both choices at once"),
+        Sensitivity("peak_flops", "flagship GPUs, to 2024",
+                    growth_per_2_years("peak_flops"), len(history("peak_flops")),
+                    "adds the B200 (fp8)"),
+    ]
+
+
+def sensitivity() -> list[Sensitivity]:
+    """Every choice-and-rate row: model size, then peak compute."""
+    return model_size_sensitivity() + compute_sensitivity()

@@ -132,9 +132,14 @@ def check_fits(size_bytes: int, what: str) -> None:
         )
 
 
+ASSUMED_LAST_LEVEL_CACHE_BYTES = 8 * 1024**2  # where the OS does not report the cache sizes
+STREAM_CACHE_MULTIPLE = 4  # STREAM's rule: each array at least 4x the last-level cache
+MIN_STREAM_ARRAY_BYTES = STREAM_CACHE_MULTIPLE * ASSUMED_LAST_LEVEL_CACHE_BYTES  # 32 MiB
+
+
 def _last_level_cache_bytes() -> int:
-    """Bytes of the last-level cache, 8 MiB where the OS does not say."""
-    return machine.describe().last_level_cache_bytes or 8 * 1024**2
+    """Bytes of the last-level cache, ASSUMED_LAST_LEVEL_CACHE_BYTES where the OS does not say."""
+    return machine.describe().last_level_cache_bytes or ASSUMED_LAST_LEVEL_CACHE_BYTES
 
 
 # Quick mode (tests, a first look) caps each array here: seconds, not minutes, on a server
@@ -146,7 +151,7 @@ QUICK_MAX_ARRAY_BYTES = 128 * 1024**2
 def default_array_bytes(quick: bool | None = None) -> int:
     """STREAM's rule: each array at least 4x the last-level cache (32 MiB if unknown), in
     bytes; at most QUICK_MAX_ARRAY_BYTES in quick mode."""
-    stream_bytes = max(4 * _last_level_cache_bytes(), 32 * 1024**2)
+    stream_bytes = max(STREAM_CACHE_MULTIPLE * _last_level_cache_bytes(), MIN_STREAM_ARRAY_BYTES)
     return min(stream_bytes, QUICK_MAX_ARRAY_BYTES) if quick_mode(quick) else stream_bytes
 
 

@@ -387,7 +387,7 @@ def kv_cache_bytes(model: Model, context_len: int, batch: int = 1, dtype: str = 
     """Exact bytes of K and V (or MLA latents) for ``batch`` sequences of ``context_len`` tokens.
 
     Sliding-window layers keep a rolling buffer of the last ``sliding_window``
-    tokens (Mistral-7B v0.1, Gemma-2's local layers), so they cache
+    tokens (Mistral-7B v0.1, Phi-3-mini, Gemma-2's local layers), so they cache
     min(context_len, window) tokens; full-attention layers cache every token.
     Each sequence's cache is rounded up to whole bytes separately (int4 only).
     ``context_len`` may exceed the model's trained ``max_context`` (lesson 04

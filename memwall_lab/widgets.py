@@ -31,23 +31,32 @@ BATCH_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 @dataclass(frozen=True)
 class DecodeReading:
-    """One decode step of one model on one machine: where it sits on the roofline."""
+    """One decode step of one model on one machine: its two kernels on the roofline."""
 
     device: str
-    intensity_flops_per_byte: float
-    attainable_flops_per_s: float
-    seconds_per_step: float
+    weight_intensity_flops_per_byte: float  # the weight matmuls: grows with the batch
+    attention_intensity_flops_per_byte: float  # attention over the KV cache: ~1
+    weight_flops_per_s: float  # what the weight matmuls attain on this roof
+    attention_flops_per_s: float
+    seconds_weights: float
+    seconds_attention: float
     tokens_per_s: float
-    bound: str  # "memory" or "compute"
-    fits: bool  # weights + KV fit in the device's memory (True when capacity is unknown)
+    bound: str  # "memory" or "compute": where most of the step's time goes
+    fits: bool | None  # weights + KV + activations within the memory; None if unknown
+    devices_needed: int | None
     bytes_per_step: int
+
+    @property
+    def seconds_per_step(self) -> float:
+        """The step in s: weight matmuls + attention."""
+        return self.seconds_weights + self.seconds_attention
 
 
 def decode_readings(
     model_name: str, batch: int, context_len: int, roofs, dtype: str = "fp16",
     capacities_bytes: dict[str, int] | None = None,
 ) -> list[DecodeReading]:
-    """Place one decode step of `model_name` on each roof: intensity, FLOP/s, tokens/s bound."""
+    """Place the two kernels of one decode step of `model_name` on each roof, summed per step."""
     roofs = list(roofs) if isinstance(roofs, Iterable) and not isinstance(roofs, str) else [roofs]
     if not roofs:
         raise ValueError("roofs must hold at least one Roof (the machines to compare), got none")
@@ -59,18 +68,20 @@ def decode_readings(
     capacities_bytes = {} if capacities_bytes is None else _check_capacities(capacities_bytes)
     readings = []
     for roof in roofs:
-        timing = models.step_time(cost, roof)
-        capacity = capacities_bytes.get(roof.name)
-        needed = models.weight_bytes(model, dtype) + cost.kv_read_bytes + cost.kv_write_bytes
+        timing = models.step_time(cost, roof, capacity_bytes=capacities_bytes.get(roof.name))
         readings.append(DecodeReading(
             device=roof.name,
-            intensity_flops_per_byte=cost.intensity_flops_per_byte,
-            attainable_flops_per_s=cost.flops / timing.seconds_lower,
-            seconds_per_step=timing.seconds_lower,
+            weight_intensity_flops_per_byte=cost.weight_intensity_flops_per_byte,
+            attention_intensity_flops_per_byte=cost.attention_intensity_flops_per_byte,
+            weight_flops_per_s=cost.weight_flops / timing.seconds_weights,
+            attention_flops_per_s=cost.attention_flops / timing.seconds_attention,
+            seconds_weights=timing.seconds_weights,
+            seconds_attention=timing.seconds_attention,
             tokens_per_s=timing.tokens_per_s,
             bound=timing.bound,
-            fits=capacity is None or needed <= capacity,
-            bytes_per_step=cost.bytes_total,
+            fits=timing.fits,
+            devices_needed=timing.devices_needed,
+            bytes_per_step=cost.bytes_moved,
         ))
     return readings
 
@@ -84,22 +95,29 @@ def _check_capacities(capacities_bytes) -> dict[str, float]:
             for name, capacity in capacities_bytes.items()}
 
 
+def _fit_note(reading: DecodeReading) -> str:
+    """'' when the step fits or the memory is unknown, else how many devices it needs."""
+    if reading.fits is False:
+        return f"  DOES NOT FIT: needs {reading.devices_needed} such devices"
+    return ""
+
+
 def describe_decode(model_name: str, batch: int, context_len: int, readings) -> str:
     """A few lines of plain text that read out a `decode_readings` result."""
     if not readings:
         raise ValueError("readings must hold at least one DecodeReading (from decode_readings "
                          "with at least one roof), got none")
     first = readings[0]
-    lines = [f"{model_name}, batch {batch}, context {context_len} tokens: "
-             f"{format_bytes(first.bytes_per_step)} moved per step, "
-             f"intensity {first.intensity_flops_per_byte:.3g} FLOP/byte"]
+    lines = [f"{model_name}, batch {batch}, context {context_len:,} tokens: "
+             f"{format_bytes(first.bytes_per_step)} moved per step",
+             f"  weight matmuls {first.weight_intensity_flops_per_byte:,.1f} FLOP/byte, "
+             f"attention {first.attention_intensity_flops_per_byte:,.1f} FLOP/byte"]
     for reading in readings:
-        note = "" if reading.fits else "  (does NOT fit in this device's memory)"
         lines.append(
-            f"  {reading.device}: {reading.bound}-bound, "
-            f"{format_seconds(reading.seconds_per_step)} per step, "
-            f"{reading.tokens_per_s:,.3g} tokens/s at best, "
-            f"{format_rate(reading.attainable_flops_per_s, 'FLOP/s')}{note}")
+            f"  {reading.device}: {format_seconds(reading.seconds_per_step)} per step "
+            f"(weights {format_seconds(reading.seconds_weights)} + attention "
+            f"{format_seconds(reading.seconds_attention)}), {reading.bound}-bound, "
+            f"{reading.tokens_per_s:,.0f} tokens/s at best{_fit_note(reading)}")
     return "\n".join(lines)
 
 
@@ -146,7 +164,7 @@ def _dashboard(rows, compute):
 
 def decode_dashboard(roofs: list[Roof], context_len: int = 1024, dtype: str = "fp16",
                      capacities_bytes: dict[str, int] | None = None):
-    """Sliders for batch and model that move a decode step along each roof (lesson 03)."""
+    """Sliders for batch and model that move a decode step's two kernels along each roof (03)."""
     import ipywidgets as widgets
 
     from memwall_lab import roofline
@@ -160,8 +178,11 @@ def decode_dashboard(roofs: list[Roof], context_len: int = 1024, dtype: str = "f
         model_name, batch = model_picker.value, batch_slider.value
         readings = decode_readings(model_name, batch, context_len, roofs, dtype,
                                    capacities_bytes)
-        points = [roofline.KernelPoint(f"decode on {r.device}", r.intensity_flops_per_byte,
-                                       r.attainable_flops_per_s) for r in readings]
+        points = [point for r in readings for point in (
+            roofline.KernelPoint(f"weights, {r.device}", r.weight_intensity_flops_per_byte,
+                                 r.weight_flops_per_s),
+            roofline.KernelPoint(f"attention, {r.device}", r.attention_intensity_flops_per_byte,
+                                 r.attention_flops_per_s))]
         figure = roofline.plot(roofs, points, title=f"Decode step of {model_name}, "
                                f"batch {batch}")
         return describe_decode(model_name, batch, context_len, readings), figure
@@ -174,13 +195,25 @@ TRAINING_MODELS = ("gpt2-xl", "phi-3-mini", "llama-2-7b", "llama-3-8b", "llama-2
                    "mixtral-8x7b", "llama-3-70b", "gpt-3-175b", "llama-3.1-405b", "deepseek-v3")
 TRAINING_OPTIMIZERS = ("adam", "sgd-momentum", "sgd")
 TRAINING_PRECISIONS = ("mixed", "fp32")
+TRAINING_CHECKPOINTING = {  # training.activation_bytes mode -> what the dashboard calls it
+    "stored": "none, attention scores stored",
+    "flash": "none, fused attention",
+    "recompute": "full (each layer recomputed)",
+}
+TRAINING_DEVICE_CHOICES = tuple(2**power for power in range(13))  # 1 ... 4,096 devices
+TRAINING_SEQ_CHOICES = tuple(2**power for power in range(9, 18))  # 512 ... 131,072 tokens
 CUSTOM_MODEL = "parameter count (slider)"
 ACCELERATOR_80GB_BYTES = 80e9
 
 
 @dataclass(frozen=True)
 class TrainingReading:
-    """Memory one training step holds, by part, and how many accelerators that fills."""
+    """Memory one training step holds, by part, and how many accelerators that fills.
+
+    ``per_device`` is what one device of a data-parallel group holds under the
+    chosen ZeRO stage (``training.DeviceMemory``); ``devices_needed`` the fewest
+    such devices whose share fits in ``accelerator_bytes`` (None: no number does).
+    """
 
     label: str
     n_params: int
@@ -193,6 +226,9 @@ class TrainingReading:
     activation_bytes: int | None  # None: a bare parameter count has no architecture
     accelerator_bytes: float
     accelerators_needed: int
+    per_device: training.DeviceMemory | None = None
+    devices_needed: int | None = None
+    activations: str = "flash"
 
     @property
     def states_bytes(self) -> int:
@@ -214,33 +250,46 @@ class TrainingReading:
         """Total training bytes as a multiple of the fp16 weights."""
         return self.total_bytes / self.fp16_weight_bytes
 
+    @property
+    def fits(self) -> bool:
+        """True if one device of the chosen group holds its share of the step."""
+        held = self.per_device.device_bytes if self.per_device else self.total_bytes
+        return held <= self.accelerator_bytes
+
 
 def training_readings(
     model_name_or_params: str | int | float, optimizer: str = "adam", precision: str = "mixed",
     batch: int = 1, seq_len: int = 2048, activations: str = "flash",
-    accelerator_bytes: float = ACCELERATOR_80GB_BYTES,
+    accelerator_bytes: float = ACCELERATOR_80GB_BYTES, zero_stage: int = 0, devices: int = 1,
+    offload: bool = False,
 ) -> TrainingReading:
     """Training memory of a dataset model (by name) or of a bare parameter count.
 
     States follow ``memwall_lab.training.BYTES_PER_PARAM`` (mixed-precision Adam:
     2 + 2 + 12 = 16 bytes per parameter). A named model also gets activation
-    bytes for ``batch`` x ``seq_len`` tokens; a bare count has no layers to
-    estimate them from, so its activations are left out (None).
+    bytes for ``batch`` x ``seq_len`` tokens (``activations``: "stored", "flash",
+    or "recompute" = full checkpointing); a bare count has no layers to estimate
+    them from, so its activations are left out (None). ``zero_stage``, ``devices``
+    and ``offload`` shard the states over a data-parallel group as ZeRO does
+    (``training.training_memory_per_device``); ``batch`` is each device's micro-batch.
     """
     optimizer = check_choice("optimizer", optimizer, TRAINING_OPTIMIZERS)
     precision = check_choice("precision", precision, TRAINING_PRECISIONS)
+    activations = check_choice("activations", activations, tuple(TRAINING_CHECKPOINTING))
     accelerator_bytes = check_number("accelerator_bytes", accelerator_bytes, 1)  # a byte at least
     per_param = training.bytes_per_param(optimizer, precision)
     if isinstance(model_name_or_params, str):
         model = models.get(model_name_or_params)
-        memory = training.training_memory(model, batch, seq_len, optimizer, precision,
-                                          activations)
-        label, n_params = model_name_or_params, memory.n_params
-        activation_bytes: int | None = memory.activation_bytes
+        label, n_params = model_name_or_params, models.param_count(model)
+        activation_bytes: int | None = training.activation_bytes(model, batch, seq_len,
+                                                                 activations, precision)
     else:
         n_params = round(check_number("a parameter count (or a model name from the dataset)",
                                       model_name_or_params, 1, float(MAX_COUNT)))
-        label, activation_bytes = f"{n_params / 1e9:,.4g}B-parameter model", None
+        model, activation_bytes = n_params, None  # a bare count: states only
+        label = f"{n_params / 1e9:,.4g}B-parameter model"
+    per_device = training.training_memory_per_device(
+        model, batch, seq_len, zero_stage, devices, activations, offload, optimizer, precision)
     weights, gradients, optimizer_states = (n * n_params for n in per_param)
     total = weights + gradients + optimizer_states + (activation_bytes or 0)
     return TrainingReading(
@@ -249,31 +298,73 @@ def training_readings(
         optimizer_bytes=optimizer_states, activation_bytes=activation_bytes,
         accelerator_bytes=accelerator_bytes,
         accelerators_needed=max(1, math.ceil(total / accelerator_bytes)),
+        per_device=per_device,
+        devices_needed=training.devices_needed(model, accelerator_bytes, batch, seq_len,
+                                               zero_stage, activations, offload, optimizer,
+                                               precision),
+        activations=activations,
     )
+
+
+def _gigabytes(size_bytes: float) -> str:
+    """Bytes as GB (10**9) with thousands separators and one decimal, right-aligned."""
+    return f"{size_bytes / 1e9:>12,.1f} GB"
+
+
+def _describe_per_device(reading: TrainingReading) -> list[str]:
+    """Lines for one device of the ZeRO group: its parts, whether it fits, devices needed."""
+    device = reading.per_device
+    capacity = f"{reading.accelerator_bytes / 1e9:,.0f} GB"
+    where = (f"ZeRO stage {device.stage} over {device.devices:,} data-parallel device"
+             f"{'s' if device.devices > 1 else ''}")
+    checkpointing = TRAINING_CHECKPOINTING[reading.activations]
+    lines = [f"  per device, {where}, checkpointing: {checkpointing}"
+             f"{', offload to host' if device.offload else ''}:"]
+    for part, size_bytes in (("weights", device.weight_bytes),
+                             ("gradients", device.gradient_bytes),
+                             ("optimizer", device.optimizer_bytes)):
+        lines.append(f"    {part:<20}{_gigabytes(size_bytes)}")
+    lines.append(f"    {'activations':<20}{_gigabytes(device.activation_bytes)}"
+                 if reading.activation_bytes is not None else
+                 f"    {'activations':<20}   not counted")
+    lines.append(f"    {'on the device':<20}{_gigabytes(device.device_bytes)}")
+    if device.offload:
+        lines.append(f"    {'in host memory':<20}{_gigabytes(device.host_bytes)}  "
+                     "(gradients + optimizer states, updated on the CPU)")
+    share = device.device_bytes / reading.accelerator_bytes
+    if reading.fits:
+        lines.append(f"  FITS in one {capacity} accelerator ({share:.0%} full)")
+    elif reading.devices_needed is not None:
+        lines.append(f"  does NOT fit in {capacity} ({share:.0%} of it); at ZeRO stage "
+                     f"{device.stage} it needs at least {reading.devices_needed:,} devices")
+    else:
+        reason = ("every device holds every state at stage 0" if device.stage == 0 else
+                  "what stage " f"{device.stage} does not shard (and the activations) "
+                  "must fit on each device by itself")
+        lines.append(f"  does NOT fit in {capacity} ({share:.0%} of it), and no number of "
+                     f"devices is enough: {reason}; raise the stage, checkpoint or offload")
+    return lines
 
 
 def describe_training(reading: TrainingReading) -> str:
     """Plain-text readout of a `training_readings` result: parts, total, accelerators."""
-    def gigabytes(size_bytes: float) -> str:
-        return f"{size_bytes / 1e9:>12,.1f} GB"
-
     weights, gradients, optimizer_states = reading.bytes_per_param
     capacity = f"{reading.accelerator_bytes / 1e9:,.0f} GB"
     lines = [
         f"{reading.label}: {reading.n_params / 1e9:,.4g} billion parameters, "
         f"{reading.optimizer}, {reading.precision} precision",
-        f"  weights      {weights:>2} B/param {gigabytes(reading.weight_bytes)}",
-        f"  gradients    {gradients:>2} B/param {gigabytes(reading.gradient_bytes)}",
-        f"  optimizer    {optimizer_states:>2} B/param {gigabytes(reading.optimizer_bytes)}",
+        f"  weights      {weights:>2} B/param {_gigabytes(reading.weight_bytes)}",
+        f"  gradients    {gradients:>2} B/param {_gigabytes(reading.gradient_bytes)}",
+        f"  optimizer    {optimizer_states:>2} B/param {_gigabytes(reading.optimizer_bytes)}",
         f"  states       {sum(reading.bytes_per_param):>2} B/param "
-        f"{gigabytes(reading.states_bytes)}",
+        f"{_gigabytes(reading.states_bytes)}",
     ]
     if reading.activation_bytes is None:
         lines.append("  activations  not counted (a bare parameter count has no layers)")
     else:
-        lines.append(f"  activations             {gigabytes(reading.activation_bytes)}")
-    lines.append(f"  total                   {gigabytes(reading.total_bytes)}  = "
-                 f"{reading.times_fp16_weights:.1f}x the fp16 weights "
+        lines.append(f"  activations             {_gigabytes(reading.activation_bytes)}")
+    lines.append(f"  total                   {_gigabytes(reading.total_bytes)}  = "
+                 f"{reading.times_fp16_weights:,.1f}x the fp16 weights "
                  f"({reading.fp16_weight_bytes / 1e9:,.1f} GB)")
     needed = reading.accelerators_needed
     if needed == 1:
@@ -285,70 +376,101 @@ def describe_training(reading: TrainingReading) -> str:
         lines.append(f"  needs {needed:,} accelerators of {capacity} just to hold it: far "
                      "beyond one device or one 8-GPU server; only sharding over many "
                      "servers (ZeRO/FSDP, tensor and pipeline parallelism) can train it")
+    if reading.per_device is not None:
+        lines.extend(_describe_per_device(reading))
     return "\n".join(lines)
 
 
 def training_figure(reading: TrainingReading):
-    """Stacked bars of one reading: bytes per parameter, and GB against the accelerator."""
+    """Stacked bars: bytes per parameter, and one device's GB against the accelerator."""
     import matplotlib.pyplot as plt
 
     from memwall_lab.plotting import caption
 
-    parts = [("weights", reading.weight_bytes), ("gradients", reading.gradient_bytes),
-             ("optimizer states", reading.optimizer_bytes),
-             ("activations", reading.activation_bytes or 0)]
-    figure, (per_param_axis, total_axis) = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    device = reading.per_device
+    parts = [("weights", reading.weight_bytes, device.weight_bytes if device else 0),
+             ("gradients", reading.gradient_bytes, device.gradient_bytes if device else 0),
+             ("optimizer states", reading.optimizer_bytes,
+              device.optimizer_bytes if device else 0),
+             ("activations", reading.activation_bytes or 0,
+              device.activation_bytes if device else 0)]
+    if device is None:  # a reading built by hand: one device holds everything
+        parts = [(name, size_bytes, size_bytes) for name, size_bytes, _ in parts]
+    figure, (per_param_axis, device_axis) = plt.subplots(1, 2, figsize=(8.5, 3.6))
     bottom_per_param = bottom_gb = 0.0
-    for name, size_bytes in parts:
+    for name, size_bytes, on_device_bytes in parts:
         per_param = size_bytes / reading.n_params
         per_param_axis.bar([0], [per_param], bottom=bottom_per_param, label=name)
-        total_axis.bar([0], [size_bytes / 1e9], bottom=bottom_gb, label=name)
+        device_axis.bar([0], [on_device_bytes / 1e9], bottom=bottom_gb, label=name)
         bottom_per_param += per_param
-        bottom_gb += size_bytes / 1e9
-    total_axis.axhline(reading.accelerator_bytes / 1e9, color="black", linestyle="--",
-                       label=f"one {reading.accelerator_bytes / 1e9:,.0f} GB accelerator")
+        bottom_gb += on_device_bytes / 1e9
+    device_axis.axhline(reading.accelerator_bytes / 1e9, color="black", linestyle="--",
+                        label=f"one {reading.accelerator_bytes / 1e9:,.0f} GB accelerator")
     per_param_axis.set_ylabel("bytes per parameter (B)")
-    per_param_axis.set_title("Bytes per parameter")
-    total_axis.set_ylabel("memory (GB)")
-    total_axis.set_title(f"Total: {reading.accelerators_needed:,} accelerator(s) to hold it")
-    for axis in (per_param_axis, total_axis):
-        axis.set_xticks([0], [f"{reading.optimizer}, {reading.precision}"])
+    per_param_axis.set_title("Bytes per parameter, one copy")
+    device_axis.set_ylabel("memory on one device (GB)")
+    stage = f"ZeRO {device.stage}, {device.devices:,} device(s)" if device else "one device"
+    device_axis.set_title(f"Per device ({stage}): {'fits' if reading.fits else 'does NOT fit'}")
+    per_param_axis.set_xticks([0], [f"{reading.optimizer}, {reading.precision}"])
+    checkpointing = TRAINING_CHECKPOINTING[reading.activations].split(",")[0].split(" (")[0]
+    device_axis.set_xticks([0], [f"checkpointing: {checkpointing}"])
+    for axis in (per_param_axis, device_axis):
         axis.set_xlim(-1, 1)
-    total_axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    device_axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.suptitle(f"Training memory of {reading.label}")
     figure.tight_layout()
-    caption(figure, "Weights are the smallest part: gradients and optimizer states multiply "
-            "them, and activations grow with batch x tokens.")
+    caption(figure, "Weights are the smallest part; ZeRO divides the states among devices, "
+            "checkpointing shrinks the activations, which grow with batch x tokens.")
     return figure
 
 
 def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch: int = 1,
                        seq_len: int = 2048, model_name: str = "llama-2-7b"):
-    """Pick a model (or a parameter count), optimizer and precision: see training memory."""
+    """Pick a model, optimizer, precision, checkpointing and a ZeRO group: see what fits."""
     import ipywidgets as widgets
 
     check_choice("model_name", model_name, (*TRAINING_MODELS, CUSTOM_MODEL))
+    seq_len = check_count("seq_len", seq_len, 1)
+    wide = {"description_width": "initial"}
     model_picker = widgets.Dropdown(options=(*TRAINING_MODELS, CUSTOM_MODEL), value=model_name,
                                     description="model")
     params_slider = widgets.FloatLogSlider(value=7.0, base=10, min=-1, max=4, step=0.05,
-                                           description="params (billions)",
-                                           style={"description_width": "initial"})
+                                           description="params (billions)", style=wide)
+    seq_slider = widgets.SelectionSlider(options=sorted({*TRAINING_SEQ_CHOICES, seq_len}),
+                                         value=seq_len, description="tokens per sequence",
+                                         style=wide)
     optimizer_picker = widgets.Dropdown(options=TRAINING_OPTIMIZERS, value="adam",
                                         description="optimizer")
     precision_picker = widgets.Dropdown(options=TRAINING_PRECISIONS, value="mixed",
                                         description="precision")
+    checkpointing_picker = widgets.Dropdown(
+        options=[(label, mode) for mode, label in TRAINING_CHECKPOINTING.items()],
+        value="flash", description="checkpointing", style=wide)
+    stage_picker = widgets.Dropdown(options=[("0: copy all (plain data parallel)", 0),
+                                             ("1: shard optimizer states", 1),
+                                             ("2: + gradients", 2),
+                                             ("3: + weights (FSDP)", 3)],
+                                    value=0, description="ZeRO stage", style=wide)
+    devices_slider = widgets.SelectionSlider(options=TRAINING_DEVICE_CHOICES, value=1,
+                                             description="devices", style=wide)
+    offload_box = widgets.Checkbox(value=False, description="offload to host (ZeRO-Offload)",
+                                   style=wide)
 
     def compute():
         custom = model_picker.value == CUSTOM_MODEL
         params_slider.disabled = not custom
         choice = params_slider.value * 1e9 if custom else model_picker.value
         reading = training_readings(choice, optimizer_picker.value, precision_picker.value,
-                                    batch, seq_len, accelerator_bytes=accelerator_bytes)
-        header = f"activations for batch {batch} x {seq_len} tokens (fused attention)\n"
+                                    batch, seq_slider.value, checkpointing_picker.value,
+                                    accelerator_bytes, stage_picker.value,
+                                    devices_slider.value, offload_box.value)
+        header = (f"activations for {batch:,} x {seq_slider.value:,} tokens per device "
+                  f"(micro-batch x sequence length)\n")
         return header + describe_training(reading), training_figure(reading)
 
-    return _dashboard([[model_picker, params_slider], [optimizer_picker, precision_picker]],
-                      compute)
+    return _dashboard([[model_picker, params_slider, seq_slider],
+                       [optimizer_picker, precision_picker, checkpointing_picker],
+                       [stage_picker, devices_slider, offload_box]], compute)
 
 
 # ---- lesson 04: watch the KV cache grow
@@ -422,15 +544,52 @@ class KVReading:
     bytes_per_step: int  # one decode step: weights read + KV read + KV written
     kv_share_of_step: float  # KV bytes / bytes of one decode step
     crossover_context: int | None  # context where KV (at this batch) >= weights; None if > 1M
-    fits: dict  # device name -> weights + KV fit in its memory
+    fits: dict  # device name -> the decode step's weights + KV + activations fit (decode_fits)
+    steps: dict  # device name -> models.StepTime of one decode step: weights + attention
     max_context_that_fits: dict  # device name -> longest context at this batch (0: none)
     max_batch_that_fits: dict  # device name -> largest batch at this context (0: none)
     message: str  # what is hypothetical or extreme about this point ("" if nothing)
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes one decode step holds: all weights + the KV after it + one layer's activations."""
+        return next(iter(self.steps.values())).cost.held_bytes
+
+    @property
+    def devices_needed(self) -> dict:
+        """Device name -> fewest such devices that together hold the step (1 where it fits)."""
+        return {name: step.devices_needed for name, step in self.steps.items()}
+
 
 def _kv_gb(size_bytes: float) -> str:
-    """Bytes as decimal GB, as device memory is sold (80 GB = 80e9 bytes)."""
+    """Bytes as decimal GB, as device memory is sold (80 GB = 80e9 bytes); MB under 0.1 GB."""
+    if size_bytes < 1e8:
+        return f"{size_bytes / 1e6:,.1f} MB"
     return f"{size_bytes / 1e9:,.1f} GB"
+
+
+def _kv_seconds(seconds: float) -> str:
+    """A step time in s, ms or us, never in e-notation: '4.79 ms', '1,640 s'."""
+    if seconds >= 1000:
+        return f"{seconds:,.0f} s"
+    return format_seconds(seconds)
+
+
+def _kv_tokens_per_s(tokens_per_s: float) -> str:
+    """Tokens/s with thousands separators: '2,489 tokens/s', '0.62 tokens/s'."""
+    text = f"{tokens_per_s:,.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.2g}"
+    return f"{text} tokens/s"
+
+
+def _kv_times_weights(kv: int, weights: int) -> str:
+    """KV against the weights in plain numbers: '4.3x the weights', '0.0045 % of the weights'."""
+    ratio = kv / weights
+    if ratio >= 1:
+        return f"{ratio:,.0f}x the weights" if ratio >= 100 else f"{ratio:.1f}x the weights"
+    percent = 100 * ratio
+    if percent < 0.001:
+        return "under 0.001 % of the weights"
+    return f"{percent:.0f} % of the weights" if percent >= 10 else f"{percent:.2g} % of the weights"
 
 
 def _kv_crossover(model: models.Model, batch: int, kv_dtype: str, weights: int) -> int | None:
@@ -448,7 +607,14 @@ def _kv_crossover(model: models.Model, batch: int, kv_dtype: str, weights: int) 
     return low
 
 
-def _kv_messages(model, published, reading_fits, weights, kv, context_len) -> list[str]:
+def _kv_devices_needed(steps: dict) -> str:
+    """'2 NVIDIA H100 SXM, 1 NVIDIA H200 SXM, ...': how many of each device hold the step."""
+    return ", ".join(f"{step.devices_needed:,} {hardware.get(name).display_name}"
+                     for name, step in steps.items())
+
+
+def _kv_messages(model, published, steps: dict, weights: int, kv: int,
+                 context_len: int) -> list[str]:
     """Plain-language notes on what is hypothetical or extreme about this point."""
     notes = []
     if model is not published:
@@ -466,25 +632,28 @@ def _kv_messages(model, published, reading_fits, weights, kv, context_len) -> li
     if context_len > published.max_context:
         notes.append(f"{context_len:,} tokens is beyond the {published.max_context:,} the "
                      "model was trained for: the bytes are real, the quality is not promised")
-    capacities = {name: hardware.get(name).capacity_bytes for name in KV_DEVICES}
-    if all(weights > capacity for capacity in capacities.values()):
+    if all(weights > step.capacity_bytes for step in steps.values()):
         notes.append(f"the weights alone ({_kv_gb(weights)}) fit on none of these single "
-                     "GPUs: shard them over several, or quantize them")
-    elif not any(reading_fits.values()):
-        notes.append(f"weights + KV ({_kv_gb(weights + kv)}) fit on none of these GPUs: "
-                     "shorten the context, cut the batch, quantize the KV cache or shard")
+                     f"GPUs: the step needs {_kv_devices_needed(steps)}; shard the model "
+                     "over several, or quantize it")
+    elif not any(step.fits for step in steps.values()):
+        held = next(iter(steps.values())).cost.held_bytes
+        notes.append(f"weights + KV + activations ({_kv_gb(held)}) fit on none of these "
+                     f"GPUs: the step needs {_kv_devices_needed(steps)}; shorten the context, "
+                     "cut the batch, quantize the KV cache or shard")
     if kv > weights:
-        notes.append(f"the KV cache is {kv / weights:,.1f}x the weights")
+        notes.append(f"the KV cache is {_kv_times_weights(kv, weights)}")
     return notes
 
 
 def kv_readings(model_name: str, context_len: int, batch: int = 1, kv_dtype: str = "fp16",
                 attention: str = "published", weight_dtype: str = "fp16") -> KVReading:
-    """KV bytes vs weight bytes, KV share of a decode step, crossover and fits (lesson 04).
+    """KV bytes vs weights, a decode step on each device (weights + attention), fits (04).
 
-    Pure arithmetic on ``models``: well under 50 ms. ValueError (naming the allowed
-    values) for an unknown model, dtype or attention view, or a context outside
-    1..1,048,576 tokens or a batch outside 1..1024.
+    The step computes in ``weight_dtype`` (``models.step_time``); it fits where
+    ``models.decode_fits`` says so. Pure arithmetic on ``models``: well under 50 ms.
+    ValueError (naming the allowed values) for an unknown model, dtype or attention
+    view, or a context outside 1..1,048,576 tokens or a batch outside 1..1024.
     """
     model = kv_model_view(model_name, attention)
     context_len = check_count("context_len (tokens)", context_len, 1, KV_CONTEXT_LIMIT_TOKENS)
@@ -494,24 +663,26 @@ def kv_readings(model_name: str, context_len: int, batch: int = 1, kv_dtype: str
     kv = models.kv_cache_bytes(model, context_len, batch, kv_dtype)
     weights = models.weight_bytes(model, weight_dtype)
     step = models.decode_step(model, context_len, batch, weight_dtype, kv_dtype)
-    fits, longest, largest = {}, {}, {}
+    fits, steps, longest, largest = {}, {}, {}, {}
     for name in KV_DEVICES:
         device = hardware.get(name)
-        fits[name] = weights + kv <= device.capacity_bytes
+        fits[name] = models.decode_fits(model, device, context_len, batch, weight_dtype,
+                                        kv_dtype)
+        steps[name] = models.step_time(step, device, weight_dtype)
         longest[name] = models.max_context_len(model, device, batch, weight_dtype, kv_dtype,
                                                limit=KV_CONTEXT_LIMIT_TOKENS)
         largest[name] = models.max_batch(model, device, context_len, weight_dtype, kv_dtype)
     published = models.get(model_name)
-    notes = _kv_messages(model, published, fits, weights, kv, context_len)
+    notes = _kv_messages(model, published, steps, weights, kv, context_len)
     return KVReading(
         model=model, model_name=model_name, attention=attention,
         hypothetical=model is not published, context_len=context_len, batch=batch,
         kv_dtype=kv_dtype, weight_dtype=weight_dtype,
         kv_bytes_per_token=models.kv_bytes_per_token(model, kv_dtype), kv_bytes=kv,
-        weight_bytes=weights, bytes_per_step=step.bytes_total,
-        kv_share_of_step=(step.kv_read_bytes + step.kv_write_bytes) / step.bytes_total,
+        weight_bytes=weights, bytes_per_step=step.bytes_moved,
+        kv_share_of_step=step.attention_bytes / step.bytes_moved,
         crossover_context=_kv_crossover(model, batch, kv_dtype, weights),
-        fits=fits, max_context_that_fits=longest, max_batch_that_fits=largest,
+        fits=fits, steps=steps, max_context_that_fits=longest, max_batch_that_fits=largest,
         message="\n".join(notes),
     )
 
@@ -522,6 +693,14 @@ def _kv_layout(model: models.Model) -> str:
         return f"MLA, {model.kv_lora_rank}+{model.qk_rope_head_dim} latent values per layer"
     heads = "head" if model.n_kv_heads == 1 else "heads"
     return f"{model.attention_kind.upper()}, {model.n_kv_heads} KV {heads}"
+
+
+def _kv_step_line(step) -> str:
+    """'5.11 ms = weights 4.79 ms + attention 321 us (6 %); 196 tokens/s' for one device."""
+    attention_share = step.seconds_attention / step.seconds
+    return (f"{_kv_seconds(step.seconds)} = weights {_kv_seconds(step.seconds_weights)} + "
+            f"attention {_kv_seconds(step.seconds_attention)} ({attention_share:.0%}); "
+            f"{_kv_tokens_per_s(step.tokens_per_s)}")
 
 
 def describe_kv(reading: KVReading) -> str:
@@ -538,18 +717,22 @@ def describe_kv(reading: KVReading) -> str:
         f"  attention view '{r.attention}': {KV_ATTENTION_VIEWS[r.attention]}",
         f"  KV per token: {r.kv_bytes_per_token:,} bytes;  KV cache: {_kv_gb(r.kv_bytes)} "
         f"({r.kv_bytes:,} bytes)",
-        f"  weights ({r.weight_dtype}): {_kv_gb(r.weight_bytes)};  KV / weights = "
-        f"{r.kv_bytes / r.weight_bytes:,.3g}",
-        f"  one decode step moves {_kv_gb(r.bytes_per_step)}, {r.kv_share_of_step:.0%} of it KV",
+        f"  weights ({r.weight_dtype}): {_kv_gb(r.weight_bytes)};  KV cache = "
+        f"{_kv_times_weights(r.kv_bytes, r.weight_bytes)}",
+        f"  one decode step moves {_kv_gb(r.bytes_per_step)}, {r.kv_share_of_step:.0%} of it KV, "
+        f"and holds {_kv_gb(r.held_bytes)} (weights + KV + activations)",
         f"  {crossover}",
     ]
     for name in KV_DEVICES:
-        device = hardware.get(name)
-        verdict = "fits" if r.fits[name] else "does NOT fit"
-        lines.append(
-            f"  {device.display_name} ({_kv_gb(device.capacity_bytes)}): {verdict}; "
-            f"longest context {r.max_context_that_fits[name]:,} tokens at this batch, "
-            f"largest batch {r.max_batch_that_fits[name]:,} at this context")
+        device, step = hardware.get(name), r.steps[name]
+        where = f"  {device.display_name} ({_kv_gb(device.capacity_bytes)})"
+        if r.fits[name]:
+            lines += [f"{where}: fits", f"      decode step {_kv_step_line(step)}"]
+        else:
+            lines += [f"{where}: does NOT fit: needs {step.devices_needed:,} such devices",
+                      f"      if one device could hold it: step {_kv_step_line(step)}"]
+        lines.append(f"      longest context at this batch {r.max_context_that_fits[name]:,} "
+                     f"tokens, largest batch at this context {r.max_batch_that_fits[name]:,}")
     lines += [f"note: {line}" for line in r.message.splitlines()]
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from memwall_lab import models
 from memwall_lab.hardware import read_table
 
 TABLES = ["accelerators.csv", "devices.csv", "memory_tech.csv", "links.csv", "history.csv",
-          "models.csv"]
+          "models.csv", "packaging.csv", "onchip.csv"]
 SOURCE = re.compile(r"^(https?://\S+|[\w.-]+/[\w.-]+ \S+)$")  # URL, or owner/repo path
 
 
@@ -81,6 +81,24 @@ def test_memory_tech_bandwidth_is_pins_times_rate():
             "hbm2", "hbm2e", "hbm3", "hbm3e", "hbm4"} <= families
 
 
+def test_every_energy_per_bit_has_its_own_source_and_year():
+    rows = [row for row in read_table("memory_tech.csv") if row["energy_pj_per_bit"].strip()]
+    assert {row["name"] for row in rows} >= {"hbm2", "gddr5"}
+    for row in read_table("memory_tech.csv"):
+        given = [row[column].strip() != "" for column in
+                 ("energy_pj_per_bit", "energy_year", "energy_source")]
+        assert all(given) or not any(given), row["name"]
+        if all(given):
+            assert SOURCE.match(row["energy_source"].strip()), row["name"]
+            assert 0.1 <= float(row["energy_pj_per_bit"]) <= 100, row["name"]
+            assert int(row["year"]) <= int(row["energy_year"]) <= 2026, row["name"]
+
+
+def test_packaging_figures_are_positive_and_dated():
+    for row in read_table("packaging.csv"):
+        assert float(row["value"]) > 0 and 2010 <= int(row["year"]) <= 2026, row["name"]
+
+
 def test_links_do_not_exceed_their_lanes():
     for row in read_table("links.csv"):
         raw_gb_per_s = int(row["lanes"]) * float(row["lane_rate_gbit_per_s"]) / 8
@@ -88,6 +106,34 @@ def test_links_do_not_exceed_their_lanes():
         assert 0.5 * raw_gb_per_s <= per_direction <= raw_gb_per_s * 1.001, row["name"]
         both = number(row["bidirectional_gb_per_s"])
         assert both is None or both == pytest.approx(2 * per_direction), row["name"]
+
+
+def test_the_paper_figure_models_are_marked_and_moe_rows_give_active_parameters():
+    # Gholami et al. (arXiv 2403.14123), model-size figure: ten labelled Transformers
+    rows = [row for row in read_table("history.csv") if row["series"] == "model_params"]
+    figure = [row["name"] for row in rows if row["paper_figure"] == "yes"]
+    assert figure == ["Transformer (big)", "GPT-1", "BERT Large", "GPT-2", "Megatron-LM",
+                      "Microsoft T-NLG", "GPT-3", "GShard", "Switch Transformer",
+                      "Megatron-Turing NLG"]
+    assert {row["paper_figure"] for row in read_table("history.csv")} <= {"yes", ""}
+    active = {row["name"]: (float(row["value"]), float(row["active_value"]))
+              for row in read_table("history.csv") if row["active_value"].strip()}
+    assert set(active) == {"GShard", "Switch Transformer", "DeepSeek-V3"}  # the MoE models
+    table = [row for row in read_table("history.csv") if row["series"] == "authors_table_params"]
+    assert {row["source"] for row in table} == {
+        "https://github.com/amirgholami/ai_and_memory_wall/blob/main/README.md"}
+    assert len(table) == 11  # the README's NLP rows less Seq2Seq, ELMo (LSTMs) and RecSys
+    for name, (total, used_per_token) in active.items():
+        assert used_per_token < total / 10, name
+        assert "MoE" in next(row["note"] for row in rows if row["name"] == name)
+
+
+def test_fp32_peaks_never_exceed_the_same_gpu_in_its_deep_learning_format():
+    rows = read_table("history.csv")
+    best = {row["name"]: float(row["value"]) for row in rows if row["series"] == "peak_flops"}
+    for row in rows:
+        if row["series"] == "peak_flops_fp32" and row["name"] in best:
+            assert float(row["value"]) <= best[row["name"]], row["name"]
 
 
 def test_history_series_have_enough_dated_points():
@@ -98,10 +144,13 @@ def test_history_series_have_enough_dated_points():
         assert 1995 <= date.year <= 2026
         assert float(row["value"]) > 0
         by_series.setdefault(row["series"], []).append(date.year)
-    assert set(by_series) == {"peak_flops", "dram_bandwidth", "interconnect_bandwidth",
-                              "model_params", "accelerator_memory"}
+    assert set(by_series) == {"peak_flops", "peak_flops_fp32", "dram_bandwidth",
+                              "interconnect_bandwidth", "model_params", "authors_table_params",
+                              "accelerator_memory"}
     for series, years in by_series.items():
-        assert len(years) >= 7 and max(years) - min(years) >= 7, series
+        # authors_table_params is one table of 2017-2020 models, not a long history
+        span = 2 if series == "authors_table_params" else 7
+        assert len(years) >= 7 and max(years) - min(years) >= span, series
     units = {row["series"]: row["unit"] for row in rows}
     assert units["peak_flops"] == "FLOP/s" and units["dram_bandwidth"] == "B/s"
 

@@ -1,6 +1,7 @@
 """Lesson 04's KV-cache dashboard: readings checked against hand arithmetic from config.json."""
 
 import math
+import re
 
 import pytest
 
@@ -74,7 +75,9 @@ def test_kv_quantization_halves_and_quarters():
 def test_what_fits_on_each_device_by_hand():
     reading = widgets.kv_readings("llama-3-8b", 8192, 1, "fp16")
     weights = 2 * LLAMA_3_8B_PARAMS
-    per_sequence = 8192 * 131_072
+    # a decode step at 8,192 tokens holds 8,193 per sequence, one layer's fp16 activations
+    # (2 x 4096 + 48 x 128 + 2 x 14336 values) and 128,256 fp32 logits
+    per_sequence = 8193 * 131_072 + (2 * 4096 + 48 * 128 + 2 * 14336) * 2 + 128_256 * 4
     assert reading.max_batch_that_fits == {
         "h100-sxm": (80 * 10**9 - weights) // per_sequence,
         "h200": (141 * 10**9 - weights) // per_sequence,
@@ -84,7 +87,85 @@ def test_what_fits_on_each_device_by_hand():
     # Llama-3-70B in fp16 (141.1 GB) is too big for one H100 and, narrowly, one H200
     big = widgets.kv_readings("llama-3-70b", 1024, 1, "fp16")
     assert big.fits == {"h100-sxm": False, "h200": False, "mi300x": True}
-    assert big.max_context_that_fits["mi300x"] == (192 * 10**9 - 2 * LLAMA_3_70B_PARAMS) // 327_680
+    activations = (2 * 8192 + 80 * 128 + 2 * 28672) * 2 + 128_256 * 4
+    free = 192 * 10**9 - 2 * LLAMA_3_70B_PARAMS - activations
+    assert big.max_context_that_fits["mi300x"] == free // 327_680 - 1  # the step writes one more
+
+
+# spec-sheet bandwidths (bytes/s) and dense fp16 peaks (FLOP/s): H100 SXM, H200, MI300X
+BANDWIDTH = {"h100-sxm": 3.35e12, "h200": 4.8e12, "mi300x": 5.3e12}
+FP16_PEAK = {"h100-sxm": 989e12, "h200": 989e12, "mi300x": 1307.4e12}
+LLAMA_3_8B_EMBEDDING = 128256 * 4096  # looked up, not multiplied: no FLOPs
+
+
+def test_decode_step_on_each_device_splits_into_weights_and_attention_by_hand():
+    reading = widgets.kv_readings("llama-3-8b", 8192, 1, "fp16")
+    weights = 2 * LLAMA_3_8B_PARAMS  # every weight read once
+    kv_moved = 8192 * 131_072 + 131_072  # read the cache, write the new token
+    for name, bandwidth in BANDWIDTH.items():
+        step = reading.steps[name]
+        weight_flops = 2 * (LLAMA_3_8B_PARAMS - LLAMA_3_8B_EMBEDDING)
+        assert weight_flops / FP16_PEAK[name] < weights / bandwidth  # memory-bound at batch 1
+        assert step.seconds_weights == pytest.approx(weights / bandwidth)
+        assert step.seconds_attention == pytest.approx(kv_moved / bandwidth)
+        assert step.tokens_per_s == pytest.approx(1 / ((weights + kv_moved) / bandwidth))
+    assert reading.steps["h100-sxm"].seconds == pytest.approx(5.11e-3, rel=1e-3)
+    text = widgets.describe_kv(reading)
+    assert ("decode step 5.11 ms = weights 4.79 ms + attention 321 us (6%); 196 tokens/s"
+            in text)
+
+
+def test_batching_shares_the_weight_reads_but_not_the_kv_reads():
+    one = widgets.kv_readings("llama-3-8b", 8192, 1, "fp16").steps["h100-sxm"]
+    many = widgets.kv_readings("llama-3-8b", 8192, 59, "fp16").steps["h100-sxm"]
+    assert many.seconds_weights == pytest.approx(one.seconds_weights)  # read once for all 59
+    assert many.seconds_attention == pytest.approx(59 * one.seconds_attention)  # one per sequence
+    # 59 tokens per step of 2 x params + 59 x 8,193 x 131,072 bytes at 3.35 TB/s
+    by_hand = 59 / ((2 * LLAMA_3_8B_PARAMS + 59 * 8193 * 131_072) / 3.35e12)
+    assert many.tokens_per_s == pytest.approx(by_hand)
+    assert round(many.tokens_per_s) == 2489 and many.fits
+
+
+def test_a_step_that_does_not_fit_says_how_many_devices_it_needs():
+    reading = widgets.kv_readings("llama-3-8b", 8192, 64, "fp16")
+    activations = (2 * 4096 + 48 * 128 + 2 * 14336) * 2 + 128_256 * 4  # one sequence, fp16
+    held = 2 * LLAMA_3_8B_PARAMS + 64 * (8193 * 131_072 + activations)
+    assert reading.held_bytes == held
+    assert reading.fits == {"h100-sxm": held <= 80e9, "h200": True, "mi300x": True}
+    assert reading.fits["h100-sxm"] is False
+    assert reading.devices_needed == {"h100-sxm": math.ceil(held / 80e9), "h200": 1, "mi300x": 1}
+    assert reading.devices_needed["h100-sxm"] == 2
+    text = widgets.describe_kv(reading)
+    assert "NVIDIA H100 SXM (80.0 GB): does NOT fit: needs 2 such devices" in text
+    assert "if one device could hold it: step 25.3 ms" in text
+    assert "NVIDIA H200 SXM (141.0 GB): fits" in text
+
+
+@pytest.mark.parametrize(("model_name", "context_len", "batch", "kv_dtype", "attention"), [
+    ("llama-3-8b", 8192, 1, "fp16", "published"), ("llama-3-8b", 8192, 64, "fp16", "published"),
+    ("llama-2-7b", 32768, 8, "fp16", "published"), ("llama-3-70b", 131072, 1, "fp16", "mha"),
+    ("deepseek-v3", 4096, 16, "int4", "published"), ("llama-3.1-405b", 2**20, 1024, "fp32", "mha"),
+])
+def test_fits_agrees_with_the_step_on_every_device(model_name, context_len, batch, kv_dtype,
+                                                   attention):
+    reading = widgets.kv_readings(model_name, context_len, batch, kv_dtype, attention)
+    for name, step in reading.steps.items():
+        assert reading.fits[name] is step.fits
+        assert (reading.devices_needed[name] == 1) is step.fits
+        assert step.cost.held_bytes <= reading.devices_needed[name] * step.capacity_bytes
+
+
+def test_the_readout_writes_human_numbers_without_e_notation():
+    for arguments in (("llama-2-7b", 2**20, 1024, "fp32", "mha"),
+                      ("llama-3.1-405b", 2**20, 1024, "fp32", "mha"),
+                      ("deepseek-v3", 128, 1, "int4", "published"),
+                      ("llama-3-8b", 128, 1, "int4", "mqa")):
+        text = widgets.describe_kv(widgets.kv_readings(*arguments))
+        assert not re.search(r"\de[+-]?\d", text), text
+    huge = widgets.describe_kv(widgets.kv_readings("llama-2-7b", 2**20, 1024, "fp32"))
+    # 1024 x 2^20 tokens x 1,048,576 bytes (fp32 MHA) over 3.35 TB/s: about 336 s a step
+    assert "step 336 s = weights 13.7 ms + attention 336 s (100%)" in huge
+    assert "needs 14,074 such devices" in huge  # ceil(1.126e15 bytes / 80e9)
 
 
 def test_extremes_give_messages_not_exceptions():

@@ -91,9 +91,10 @@ def test_readout_names_every_part():
 
 def test_dashboard_builds_and_its_readout_follows_the_controls():
     box = widgets.training_dashboard()
-    model_picker, params_slider = box.children[0].children
-    optimizer_picker, precision_picker = box.children[1].children
-    readout = box.children[2]
+    model_picker, params_slider, seq_slider = box.children[0].children
+    optimizer_picker, precision_picker, checkpointing_picker = box.children[1].children
+    stage_picker, devices_slider, offload_box = box.children[2].children
+    readout = box.children[-2]
     assert "llama-2-7b" in readout.value and "16 B/param" in readout.value
     before = readout.value
     optimizer_picker.value = "sgd"
@@ -104,6 +105,58 @@ def test_dashboard_builds_and_its_readout_follows_the_controls():
     params_slider.value = 1000.0
     assert "1,000 billion parameters" in readout.value
     assert "far beyond one device" in readout.value
+    stage_picker.value = 3
+    devices_slider.value = 512
+    assert "ZeRO stage 3 over 512 data-parallel devices" in readout.value
+    assert "FITS in one 80 GB accelerator" in readout.value  # 16 TB / 512 = 31.2 GB
+    offload_box.value = True
+    assert "in host memory" in readout.value
+    model_picker.value = "llama-3-8b"
+    optimizer_picker.value, precision_picker.value = "adam", "mixed"
+    offload_box.value, stage_picker.value, devices_slider.value = False, 1, 8
+    seq_slider.value = 8192
+    assert "needs at least 9 devices" in readout.value
+    checkpointing_picker.value = "recompute"
+    assert "FITS" in readout.value
+
+
+def test_readout_says_whether_one_device_of_the_group_fits():
+    # Llama-3-8B, 8 x 80 GB, 8,192 tokens per device, fused attention (34 sbh per layer)
+    n = models.param_count(models.get("llama-3-8b"))
+    activations = 32 * 34 * 8192 * 4096
+    stage_2 = widgets.training_readings("llama-3-8b", seq_len=8192, zero_stage=2, devices=8)
+    assert stage_2.per_device.device_bytes == 2 * n + -(-14 * n // 8) + activations
+    assert stage_2.fits and stage_2.devices_needed == 5
+    assert "FITS in one 80 GB accelerator (83% full)" in widgets.describe_training(stage_2)
+    stage_1 = widgets.training_readings("llama-3-8b", seq_len=8192, zero_stage=1, devices=8)
+    assert stage_1.per_device.device_bytes == 4 * n + -(-12 * n // 8) + activations
+    assert not stage_1.fits
+    assert "at ZeRO stage 1 it needs at least 9 devices" in widgets.describe_training(stage_1)
+    stage_0 = widgets.training_readings("llama-3-8b", seq_len=8192, devices=8)
+    assert stage_0.devices_needed is None
+    assert "no number of devices is enough" in widgets.describe_training(stage_0)
+
+
+def test_offload_readout_names_host_memory():
+    reading = widgets.training_readings(7.5e9, zero_stage=2, offload=True)
+    assert reading.per_device.device_bytes == 15_000_000_000  # the fp16 weights, 2 B/param
+    assert reading.per_device.host_bytes == 105_000_000_000
+    text = widgets.describe_training(reading)
+    assert "105.0 GB" in text and "in host memory" in text and "offload to host" in text
+
+
+def test_numbers_have_units_and_thousands_separators():
+    text = widgets.describe_training(widgets.training_readings("llama-3.1-405b"))
+    assert "6,493.7 GB" in text and "e+" not in text
+
+
+@pytest.mark.parametrize(("argument", "value", "message"), [
+    ("zero_stage", 4, "stage"), ("devices", 0, "devices"), ("offload", "yes", "offload"),
+    ("activations", "checkpointed", "activations"),
+])
+def test_bad_group_settings_raise(argument, value, message):
+    with pytest.raises(ValueError, match=message):
+        widgets.training_readings("gpt2", **{argument: value})
 
 
 # ---------------------------------------------------------------- training module
