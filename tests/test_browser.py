@@ -162,6 +162,7 @@ def _move_slider_and_read(page, slider_label: str, key: str, presses: int):
     ("04_watch_the_kv_cache_grow.ipynb", "context", "ArrowRight", 3),
     ("03_see_why_decoding_is_memory_bound.ipynb", "batch", "ArrowRight", 2),
     ("06_move_fewer_bytes_offload_quantize_disaggregate.ipynb", "prompt", "ArrowLeft", 2),
+    ("09_split_the_model_across_many_chips.ipynb", "batch", "ArrowRight", 2),
 ])
 def test_dashboard_readout_follows_the_slider(lab, browser, tmp_path, notebook, slider_label,
                                                key, presses):
