@@ -359,6 +359,17 @@ class TinyTransformer:
         self._allocate_cache(token.shape[0])
         return self._forward(token[:, None])
 
+    def extend(self, tokens: np.ndarray) -> np.ndarray:
+        """Append several tokens per sequence (batch, new) in one pass; last logits (batch, vocab).
+
+        The pass a speculative decoder's target model makes to check `new` drafted
+        tokens (lesson 06): every weight matrix meets `new` rows per sequence, after
+        the cached context. `extend` of one token is `decode_step`.
+        """
+        tokens = self._check_tokens(tokens, ndim=2)
+        self._allocate_cache(tokens.shape[0])
+        return self._forward(tokens)
+
     def fill_cache_randomly(self, batch: int, context_len: int, seed: int = 0) -> None:
         """Pretend `context_len` tokens were seen: random K and V written straight into the cache.
 

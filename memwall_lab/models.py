@@ -459,15 +459,37 @@ def _causal_keys(length: int, window: int) -> int:
     return window * (window + 1) // 2 + (length - window) * window
 
 
+def expected_experts_touched(n_experts: int, experts_per_token: int, tokens: int) -> float:
+    """Distinct experts ``tokens`` tokens touch per MoE layer, in expectation: E(1 - (1 - k/E)^B).
+
+    Assumes uniform, independent routing: each token picks ``experts_per_token``
+    (k) distinct experts of ``n_experts`` (E), every expert equally likely, whatever
+    the other tokens picked. One expert escapes one token with probability 1 - k/E
+    and all B tokens with (1 - k/E)^B. Exactly k for one token, below min(E, B k)
+    from two on (two tokens can share an expert), and E as B grows. Real routers
+    are skewed or correlated, which touches fewer; load balancing pushes toward uniform.
+    """
+    n_experts = check_count("n_experts", n_experts, 1)
+    experts_per_token = check_count("experts_per_token", experts_per_token, 1, n_experts)
+    tokens = check_count("tokens", tokens, 1)
+    if experts_per_token == n_experts:
+        return float(n_experts)  # every token picks every expert
+    return n_experts * -math.expm1(tokens * math.log1p(-experts_per_token / n_experts))
+
+
 def _weights_read_bytes(model: Model, tokens: int, dtype: str) -> int:
     """Bytes of weights one step reads: all of a dense model; touched experts of an MoE.
 
-    An MoE step with ``tokens`` tokens is assumed to touch min(n_experts,
-    tokens x experts_per_token) routed experts per layer (distinct choices: the
-    most bytes). The embedding table is counted whole, a small overcount.
+    An MoE step with ``tokens`` tokens reads, per MoE layer, the routed experts
+    they touch in expectation (``expected_experts_touched``: uniform, independent
+    routing), rounded to whole parameters, plus the shared experts, router and
+    attention. The embedding table is counted whole, a small overcount.
     """
-    touched = min(model.n_experts, tokens * model.experts_per_token)
-    return bytes_for(_count(model, touched), dtype)
+    if not model.is_moe:
+        return bytes_for(_count(model, 0), dtype)
+    touched = expected_experts_touched(model.n_experts, model.experts_per_token, tokens)
+    expert = _mlp_params(model, model.expert_ffn_hidden)
+    return bytes_for(_count(model, 0) + round(model.moe_layers * touched * expert), dtype)
 
 
 def decode_step(

@@ -12,30 +12,42 @@ and keeps the cost models lesson 06 builds on top of `models` and `hardware`:
   arXiv 2303.06865): one pass of streamed weights serves a whole batch;
 - `quantized_decode`: fp16 -> int8 -> int4 weight bytes and the tokens/s they buy;
 - `kv_transfer_seconds`, `request_stream`, `simulate_colocated`,
-  `simulate_disaggregated`: prefill-decode disaggregation as a small deterministic
-  simulation of a stream of requests.
+  `simulate_disaggregated`: the serving simulator, now in `memwall_lab.serving`
+  (with continuous batching, chunked prefill and KV reuse) and re-exported here.
 
 Sizes are bytes, times seconds, rates per second.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from memwall_lab import hardware, measure, models
+from memwall_lab.serving import (  # noqa: F401 - the simulator's names, re-exported
+    CONTEXT_BUCKET_TOKENS,
+    MAX_MEAN_TOKENS,
+    MAX_SIMULATED_OUTPUT_TOKENS,
+    Request,
+    ServedRequest,
+    ServingRun,
+    kv_transfer_seconds,
+    request_stream,
+    simulate_colocated,
+    simulate_disaggregated,
+)
 from memwall_lab.timing import time_call
 from memwall_lab.validate import (
+    check_bandwidth,
     check_choice,
     check_count,
     check_number,
     check_positive,
+    check_sequence,
     check_string,
     shown,
 )
@@ -49,18 +61,9 @@ DISK_FRACTION = 0.25  # never write more than this share of the free disk space
 COLD_LOOKS_WARM = 0.5  # a "cold" read above this share of the warm rate was served from RAM
 DEFAULT_TIER_LINKS = ("pcie4-x16", "pcie5-x16", "nvme-gen4", "nvme-gen5")
 QUANT_DTYPES = ("fp16", "int8", "int4")
-CONTEXT_BUCKET_TOKENS = 16  # decode steps are costed at the mean context rounded up to this
-MAX_MEAN_TOKENS = 1_000_000  # request_stream's largest mean prompt or answer, in tokens
-MAX_SIMULATED_OUTPUT_TOKENS = 20_000_000  # a simulation takes about 1 us per output token
 
 
 # ---------------------------------------------------------------- input checks
-
-
-def _bandwidth_of(name: str, link_or_bytes_per_s) -> float:
-    """Bytes/s of a Link / Hardware (its bandwidth_bytes_per_s) or of a plain number."""
-    value = getattr(link_or_bytes_per_s, "bandwidth_bytes_per_s", link_or_bytes_per_s)
-    return check_positive(name, value)
 
 
 def _check_device(device) -> hardware.Hardware:
@@ -75,13 +78,6 @@ def _check_directory(directory) -> str:
     if not isinstance(directory, str) or not os.path.isdir(directory):
         raise ValueError(f"directory must be an existing folder, got {shown(directory)}")
     return directory
-
-
-def _check_sequence(name: str, values, what: str) -> tuple:
-    """`values` as a tuple, if it is a list or other iterable (not one string or number)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(f"{name} must be a list of {what}, got {shown(values)}")
-    return tuple(values)
 
 
 # ---------------------------------------------------------------- the file tier, measured
@@ -228,7 +224,7 @@ def sourced_tiers(device_name: str = "h100-sxm", link_names=DEFAULT_TIER_LINKS) 
     """An accelerator's memory and some links (a name or names), from the tables, fastest first."""
     if isinstance(link_names, str):  # one link name, not its characters
         link_names = (link_names,)
-    link_names = _check_sequence("link_names", link_names, "link names such as 'pcie5-x16'")
+    link_names = check_sequence("link_names", link_names, "link names such as 'pcie5-x16'")
     device = hardware.get(device_name)
     tiers = [Tier(f"{device.display_name} {device.memory_type}", device.bandwidth_bytes_per_s,
                   device.source)]
@@ -270,7 +266,7 @@ def weight_streaming(weight_bytes: int, link_bandwidth_bytes_per_s, resident_byt
     """Tokens/s bound when `weight_bytes - resident_bytes` cross the link every token."""
     weight_bytes = check_count("weight_bytes", weight_bytes, 1)
     resident_bytes = check_count("resident_bytes", resident_bytes, 0)
-    bandwidth = _bandwidth_of("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
+    bandwidth = check_bandwidth("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
     return WeightStreaming(weight_bytes, resident_bytes, bandwidth)
 
 
@@ -307,7 +303,7 @@ def kv_offload(model, context_len: int, offloaded_tokens: int, link_bandwidth_by
     offloaded_tokens = check_count("offloaded_tokens", offloaded_tokens, 0, context_len)
     batch = check_count("batch", batch, 1)
     per_token = models.kv_bytes_per_token(model, kv_dtype)
-    bandwidth = _bandwidth_of("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
+    bandwidth = check_bandwidth("link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s)
     return KvOffload(batch, batch * context_len * per_token, batch * offloaded_tokens * per_token,
                      bandwidth)
 
@@ -351,7 +347,7 @@ class Pipeline:
 def pipeline(stage_seconds, items: int = 1) -> Pipeline:
     """A pipeline of stages of the given seconds over `items` items: max vs sum bounds."""
     stages = tuple(check_number("each stage time in s", value, 0)
-                   for value in _check_sequence("stage_seconds", stage_seconds, "times in s"))
+                   for value in check_sequence("stage_seconds", stage_seconds, "times in s"))
     if not stages:
         raise ValueError("stage_seconds must name at least one stage time in s")
     if sum(stages) == 0:
@@ -433,7 +429,7 @@ def offloaded_batch_step(model, device, link, batch: int, context_len: int, dtyp
     `context_len` writes the new token's K and V beside the cached ones.
     """
     model, device = models.as_model(model), _check_device(device)
-    bandwidth = _bandwidth_of("link", link)
+    bandwidth = check_bandwidth("link", link)
     batch = check_count("batch", batch, 1)
     context_len = check_count("context_len", context_len, 1)
     resident_weight_bytes = check_count("resident_weight_bytes", resident_weight_bytes, 0)
@@ -491,11 +487,11 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
     model, device = models.as_model(model), _check_device(device)
     context_len = check_count("context_len", context_len, 1)
     batch = check_count("batch", batch, 1)
-    dtypes = (dtypes,) if isinstance(dtypes, str) else _check_sequence(  # "int4", not letters
+    dtypes = (dtypes,) if isinstance(dtypes, str) else check_sequence(  # "int4", not letters
         "dtypes", dtypes, f"dtype names ({', '.join(models.DTYPE_BITS)})")
     if not dtypes:
         raise ValueError(f"dtypes must name at least one of {', '.join(models.DTYPE_BITS)}")
-    bandwidth = None if link is None else _bandwidth_of("link", link)
+    bandwidth = None if link is None else check_bandwidth("link", link)
     rows = []
     for dtype in dtypes:
         weights = models.weight_bytes(model, dtype)
@@ -504,267 +500,3 @@ def quantized_decode(model, device, context_len: int = 1024, batch: int = 1,
             dtype=dtype, weight_bytes=weights, tokens_per_s=step.tokens_per_s, fits=step.fits,
             streamed_tokens_per_s=None if bandwidth is None else bandwidth / weights))
     return rows
-
-
-# ---------------------------------------------------------------- disaggregation
-
-
-def kv_transfer_seconds(model, prompt_tokens: int, link, kv_dtype: str = "fp16") -> float:
-    """Seconds to move one request's prompt KV cache from the prefill to the decode device."""
-    model = models.as_model(model)
-    return models.kv_cache_bytes(model, prompt_tokens, 1, kv_dtype) / _bandwidth_of("link", link)
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request of a stream: when it arrives (s) and how many tokens in and out."""
-
-    index: int
-    arrival_s: float
-    prompt_tokens: int
-    output_tokens: int
-
-    def __post_init__(self):
-        """Check a hand-built request: counts are integers, the arrival a time >= 0 s."""
-        object.__setattr__(self, "index", check_count("index", self.index, 0))
-        object.__setattr__(self, "arrival_s", check_number("arrival_s", self.arrival_s, 0))
-        for name in ("prompt_tokens", "output_tokens"):
-            object.__setattr__(self, name, check_count(name, getattr(self, name), 1))
-
-
-def request_stream(n_requests: int, arrival_rate_per_s: float, mean_prompt_tokens: int,
-                   mean_output_tokens: int, seed: int = 0) -> tuple[Request, ...]:
-    """Seeded Poisson arrivals; prompt and output lengths uniform in [mean/2, 3 mean/2].
-
-    At most 10,000 requests, and each mean is at most MAX_MEAN_TOKENS (1,000,000)
-    tokens: the simulations take about a microsecond per output token.
-    """
-    n_requests = check_count("n_requests", n_requests, 1, 10_000)
-    rate = check_positive("arrival_rate_per_s", arrival_rate_per_s)
-    mean_prompt_tokens = check_count("mean_prompt_tokens", mean_prompt_tokens, 1, MAX_MEAN_TOKENS)
-    mean_output_tokens = check_count("mean_output_tokens", mean_output_tokens, 1, MAX_MEAN_TOKENS)
-    seed = check_count("seed", seed, 0)
-    rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / rate, n_requests))
-    arrivals -= arrivals[0]  # the first request arrives at 0 s
-
-    def lengths(mean: int) -> np.ndarray:
-        """Integers uniform in [max(1, mean // 2), mean + mean // 2]."""
-        return rng.integers(max(1, mean // 2), mean + mean // 2 + 1, n_requests)
-
-    prompts, outputs = lengths(mean_prompt_tokens), lengths(mean_output_tokens)
-    return tuple(Request(i, float(arrivals[i]), int(prompts[i]), int(outputs[i]))
-                 for i in range(n_requests))
-
-
-@dataclass(frozen=True)
-class ServedRequest:
-    """What happened to one request: when its prefill ran, its first and last token came (s)."""
-
-    request: Request
-    prefill_start_s: float
-    prefill_end_s: float
-    kv_transfer_s: float
-    first_token_s: float
-    finish_s: float
-
-    @property
-    def time_to_first_token_s(self) -> float:
-        """Seconds from arrival to the first output token."""
-        return self.first_token_s - self.request.arrival_s
-
-    @property
-    def time_per_output_token_s(self) -> float:
-        """Mean seconds between later output tokens (0 for a one-token answer)."""
-        later = self.request.output_tokens - 1
-        return (self.finish_s - self.first_token_s) / later if later else 0.0
-
-
-@dataclass(frozen=True)
-class ServingRun:
-    """A request stream served one way: every request's times and the peak memory needed."""
-
-    mode: str  # "co-located" or "disaggregated"
-    gpus: int
-    served: tuple[ServedRequest, ...]
-    weight_bytes: int
-    peak_kv_bytes: int  # largest KV cache one decoding device held at once
-    capacity_bytes: float
-
-    @property
-    def fits(self) -> bool:
-        """True if weights + the peak KV cache fit in one device's memory."""
-        return self.weight_bytes + self.peak_kv_bytes <= self.capacity_bytes
-
-    @property
-    def makespan_s(self) -> float:
-        """Seconds from the first arrival to the last token."""
-        return max(s.finish_s for s in self.served) - min(s.request.arrival_s for s in self.served)
-
-    def time_to_first_token_s(self, percentile: float = 50) -> float:
-        """Time to first token in s at `percentile` (0-100) over all requests (50: median)."""
-        return _percentile([s.time_to_first_token_s for s in self.served], percentile)
-
-    def time_per_output_token_s(self, percentile: float = 50) -> float:
-        """Time per output token in s at `percentile` (0-100), one-token answers left out."""
-        values = [s.time_per_output_token_s for s in self.served if s.request.output_tokens > 1]
-        return _percentile(values, percentile)
-
-
-def _percentile(values, percentile: float) -> float:
-    """The `percentile` (0-100) of `values`, interpolated linearly (numpy's default); 0 if none."""
-    percentile = check_number("percentile", percentile, 0, 100)
-    return float(np.percentile(values, percentile)) if values else 0.0
-
-
-class _Costs:
-    """Prefill and decode-step times of one model on one device, memoised for the simulation."""
-
-    def __init__(self, model: models.Model, device: hardware.Hardware, dtype: str):
-        self.model, self.device, self.dtype = model, device, dtype
-        self.prefill, self.decode = {}, {}
-
-    def prefill_s(self, prompt_tokens: int) -> float:
-        """models.prefill_time of one prompt in s (kernels summed)."""
-        if prompt_tokens not in self.prefill:
-            self.prefill[prompt_tokens] = models.prefill_time(
-                self.model, self.device, prompt_tokens, 1, self.dtype).seconds
-        return self.prefill[prompt_tokens]
-
-    def decode_s(self, batch: int, context_sum: int) -> float:
-        """models.decode_time of a batch at its mean context (rounded up to a bucket), in s."""
-        bucket = CONTEXT_BUCKET_TOKENS
-        context = -(-context_sum // (batch * bucket)) * bucket
-        key = (batch, context)
-        if key not in self.decode:
-            self.decode[key] = models.decode_time(
-                self.model, self.device, context, batch, self.dtype).seconds
-        return self.decode[key]
-
-
-def _check_requests(requests) -> tuple[Request, ...]:
-    """A non-empty tuple of Requests with distinct indices, in arrival order."""
-    requests = _check_sequence("requests", requests, "offload.Request (see request_stream)")
-    if not requests or not all(isinstance(r, Request) for r in requests):
-        raise ValueError("requests must be a non-empty sequence of offload.Request "
-                         "(see request_stream)")
-    if len({r.index for r in requests}) != len(requests):
-        raise ValueError("every request needs its own index")
-    output_tokens = sum(r.output_tokens for r in requests)
-    if output_tokens > MAX_SIMULATED_OUTPUT_TOKENS:  # one decode step per token: it would hang
-        raise ValueError(f"the requests ask for {output_tokens:,} output tokens in all; at most "
-                         f"{MAX_SIMULATED_OUTPUT_TOKENS:,} can be simulated (fewer or shorter)")
-    return tuple(sorted(requests, key=lambda r: (r.arrival_s, r.index)))
-
-
-def _serve(costs: _Costs, arrivals, prefill_here: bool):
-    """One device serving requests with continuous batching.
-
-    `arrivals` is a list of (ready_s, request, prefill_start_s, prefill_end_s, transfer_s).
-    With `prefill_here` (co-located) a request's prefill runs on this device when it
-    is ready, and every decode step in flight waits for it; otherwise (the decode side
-    of disaggregation) the request joins the decode batch as soon as its KV arrived.
-    Returns ({index: ServedRequest}, peak KV context tokens held at once).
-    """
-    pending = sorted(arrivals, key=lambda a: (a[0], a[1].index))
-    served, finishing = {}, []  # finishing: heap of (finish step, index)
-    state = {}  # index -> (request, prefill start, prefill end, transfer, first token)
-    now, step, active, context_sum, peak_context_tokens, position = 0.0, 0, 0, 0, 0, 0
-
-    def admit(request, start, end, transfer, first_token):
-        """Record the first token; put the request in the decode batch if it wants more."""
-        nonlocal active, context_sum, peak_context_tokens
-        if request.output_tokens == 1:
-            served[request.index] = ServedRequest(request, start, end, transfer, first_token,
-                                                  first_token)
-            return
-        state[request.index] = (request, start, end, transfer, first_token)
-        heapq.heappush(finishing, (step + request.output_tokens - 1, request.index))
-        active += 1
-        context_sum += request.prompt_tokens
-        peak_context_tokens = max(peak_context_tokens, context_sum)
-
-    while position < len(pending) or active:
-        if position < len(pending) and pending[position][0] <= now:
-            ready, request, start, end, transfer = pending[position]
-            position += 1
-            if prefill_here:
-                start, end = now, now + costs.prefill_s(request.prompt_tokens)
-                now = end
-                first_token = end
-            else:
-                first_token = ready
-            admit(request, start, end, transfer, first_token)
-        elif active:
-            now += costs.decode_s(active, context_sum)
-            step += 1
-            context_sum += active
-            peak_context_tokens = max(peak_context_tokens, context_sum)
-            while finishing and finishing[0][0] == step:
-                _, index = heapq.heappop(finishing)
-                request, start, end, transfer, first_token = state.pop(index)
-                served[index] = ServedRequest(request, start, end, transfer, first_token, now)
-                active -= 1
-                context_sum -= request.prompt_tokens + request.output_tokens - 1
-        else:
-            now = pending[position][0]
-    return served, peak_context_tokens
-
-
-def _run(mode: str, gpus: int, costs: _Costs, served: dict, peak_context_tokens: int
-         ) -> ServingRun:
-    """Package simulation results as a ServingRun, requests in index order."""
-    per_token = models.kv_bytes_per_token(costs.model, costs.dtype)
-    return ServingRun(mode, gpus, tuple(served[i] for i in sorted(served)),
-                      models.weight_bytes(costs.model, costs.dtype),
-                      peak_context_tokens * per_token, costs.device.capacity_bytes)
-
-
-def simulate_colocated(requests, model, device, replicas: int = 2, dtype: str = "fp16"
-                       ) -> ServingRun:
-    """Serve `requests` on `replicas` devices that each run prefill and decode (round robin).
-
-    Each replica batches all its decoding requests into one step (continuous
-    batching) and runs a newly arrived prompt's prefill as soon as the step in
-    flight ends: every decoding request then waits for that prefill. Step times are
-    `models.prefill_time` / `models.decode_time` lower bounds, a decode step costed
-    at the batch's mean context rounded up to 16 tokens.
-    """
-    requests = _check_requests(requests)
-    replicas = check_count("replicas", replicas, 1, 1024)
-    costs = _Costs(models.as_model(model), _check_device(device), dtype)
-    models.dtype_bits(dtype)
-    served, peak = {}, 0
-    for replica in range(replicas):
-        mine = [(r.arrival_s, r, 0.0, 0.0, 0.0) for k, r in enumerate(requests)
-                if k % replicas == replica]
-        if mine:
-            done, tokens = _serve(costs, mine, prefill_here=True)
-            served.update(done)
-            peak = max(peak, tokens)
-    return _run("co-located", replicas, costs, served, peak)
-
-
-def simulate_disaggregated(requests, model, device, link, dtype: str = "fp16") -> ServingRun:
-    """Serve `requests` with one prefill device and one decode device joined by `link`.
-
-    The prefill device runs prompts first come first served; each prompt's KV cache
-    then crosses the link (`kv_transfer_seconds`; each transfer gets the whole link)
-    and the request joins the decode device's batch. The first token is counted
-    when the decode device holds the KV, so disaggregation adds exactly the
-    transfer time to each request's time to first token (a server that sends the
-    first token straight from the prefill device delays the second one instead).
-    """
-    requests = _check_requests(requests)
-    costs = _Costs(models.as_model(model), _check_device(device), dtype)
-    models.dtype_bits(dtype)
-    bandwidth = _bandwidth_of("link", link)
-    arrivals, prefill_free_s = [], 0.0
-    for request in requests:
-        start = max(prefill_free_s, request.arrival_s)
-        end = start + costs.prefill_s(request.prompt_tokens)
-        prefill_free_s = end
-        transfer = models.kv_cache_bytes(costs.model, request.prompt_tokens, 1, dtype) / bandwidth
-        arrivals.append((end + transfer, request, start, end, transfer))
-    served, peak = _serve(costs, arrivals, prefill_here=False)
-    return _run("disaggregated", 2, costs, served, peak)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from types import MappingProxyType
 
 import numpy as np
@@ -160,3 +160,16 @@ def check_device(device, attributes: tuple[str, ...], dtypes) -> None:
             check_peaks(f"{label} {attribute}", value, dtypes)
         else:
             check_positive(f"{label} {attribute}", value)
+
+
+def check_sequence(name: str, values: object, what: str) -> tuple:
+    """Return `values` as a tuple if it is a list or other iterable (not one string or number)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a list of {what}, got {shown(values)}")
+    return tuple(values)
+
+
+def check_bandwidth(name: str, link_or_bytes_per_s: object) -> float:
+    """Bytes/s of a link, tier or device (its ``bandwidth_bytes_per_s``) or of a plain number."""
+    value = getattr(link_or_bytes_per_s, "bandwidth_bytes_per_s", link_or_bytes_per_s)
+    return check_positive(name, value)

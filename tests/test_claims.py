@@ -38,7 +38,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memwall_lab import edge, hardware, measure, models, offload
+from memwall_lab import (
+    edge,
+    hardware,
+    inference,
+    measure,
+    models,
+    offload,
+    paging,
+    quantization,
+    serving,
+    speculative,
+)
 from memwall_lab.hardware import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -364,7 +375,9 @@ def history_value(series: str, name: str) -> float:
 
 
 EXPRESSION_NAMES = {"edge": edge, "hardware": hardware, "measure": measure, "models": models,
-                    "offload": offload, "math": math, "np": np, "history_value": history_value}
+                    "offload": offload, "math": math, "np": np, "history_value": history_value,
+                    "inference": inference, "quantization": quantization,
+                    "speculative": speculative, "serving": serving, "paging": paging}
 
 
 def claimed_values(claim: Claim) -> tuple[float, ...]:

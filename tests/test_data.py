@@ -5,11 +5,12 @@ import re
 
 import pytest
 
-from memwall_lab import models
+from memwall_lab import edge, models
 from memwall_lab.hardware import read_table
 
 TABLES = ["accelerators.csv", "devices.csv", "memory_tech.csv", "links.csv", "history.csv",
-          "models.csv", "packaging.csv", "onchip.csv"]
+          "models.csv", "packaging.csv", "onchip.csv", "edge_facts.csv", "number_formats.csv",
+          "serving_results.csv"]
 SOURCE = re.compile(r"^(https?://\S+|[\w.-]+/[\w.-]+ \S+)$")  # URL, or owner/repo path
 
 
@@ -162,3 +163,9 @@ def test_model_rows_are_consistent():
         assert model.max_context >= 1024
         assert model.d_model == int(row["d_model"])
         assert int(row["published_params"]) > 1e8
+
+
+def test_edge_facts_have_known_units_and_years():
+    for row in read_table("edge_facts.csv"):
+        assert row["unit"] in edge.FACT_UNITS, row["name"]
+        assert float(row["value"]) > 0 and 2010 <= int(row["year"]) <= 2026, row["name"]

@@ -162,3 +162,89 @@ def test_numpy_numbers_work_as_capacities_and_bandwidths():
         model, 16 * 2**30)
     assert edge.tokens_per_s_bound(model, np.float32(1e11)) == pytest.approx(
         edge.tokens_per_s_bound(model, 1e11))
+
+
+# ---------------------------------------------------------------- energy per token, by hand
+
+LLAMA3_INT4_BYTES_1024 = 4_149_479_424  # weights + 1,024 tokens of KV read + 1 written (above)
+
+
+def test_energy_per_token_is_bytes_times_8_times_joules_per_bit():
+    by_hand = LLAMA3_INT4_BYTES_1024 * 8 * 3.9e-12  # HBM2's 3.9 pJ/bit: 0.129 J
+    assert edge.energy_per_token_joules(LLAMA3, 3.9e-12, "int4", 1024) == pytest.approx(by_hand)
+    assert by_hand == pytest.approx(0.12946, rel=1e-4)
+    # a memory technology (or its name) brings its own sourced energy per bit
+    assert edge.energy_per_token_joules(LLAMA3, "hbm2") == pytest.approx(by_hand)
+    assert edge.energy_per_token_joules(LLAMA3, hardware.memory_tech("gddr5")) == pytest.approx(
+        LLAMA3_INT4_BYTES_1024 * 8 * 14e-12)
+
+
+def test_tokens_per_charge_of_a_12_7_wh_battery():
+    battery_joules = 12.70 * 3600  # 45,720 J
+    per_token = LLAMA3_INT4_BYTES_1024 * 8 * 20e-12  # 2014 DRAM, 20 pJ/bit: 0.664 J
+    assert edge.tokens_per_charge(LLAMA3, battery_joules, 20e-12) == pytest.approx(
+        battery_joules / per_token)
+    assert battery_joules / per_token == pytest.approx(68_870, rel=1e-3)
+    # halving the bits of the weights nearly doubles the tokens a charge pays for
+    int8 = edge.tokens_per_charge(LLAMA3, battery_joules, 20e-12, "int8")
+    assert 1.9 < battery_joules / per_token / int8 < 2.0
+
+
+def test_memory_power_at_full_bandwidth():
+    # the Snapdragon 8 Gen 3 phone streams 76.8 GB/s: x 8 bits x 3.9 pJ/bit = 2.40 W
+    assert edge.memory_power_watts("snapdragon-8-gen-3", 3.9e-12) == pytest.approx(2.39616)
+    assert edge.memory_power_watts(76.8e9, "hbm2") == pytest.approx(2.39616)
+
+
+def test_energy_needs_a_sourced_figure():
+    with pytest.raises(ValueError, match="no sourced energy per bit.*hbm2"):
+        edge.energy_per_token_joules(LLAMA3, "lpddr5x-8533")
+    with pytest.raises(ValueError, match="joules_per_bit must be a positive finite number"):
+        edge.energy_per_token_joules(LLAMA3, 0)
+    with pytest.raises(ValueError, match="battery_joules must be a positive finite number"):
+        edge.tokens_per_charge(LLAMA3, -1, 3.9e-12)
+
+
+def test_chips_to_hold_is_a_ceiling():
+    # Llama-3-70B in fp16: 2 x 70,553,706,496 bytes over 230 MB of SRAM per chip
+    weights = 2 * 70_553_706_496
+    assert edge.chips_to_hold(weights, 230e6) == 614  # 613.5 -> 614
+    assert edge.chips_to_hold(weights, 80e9) == 2  # two 80 GB GPUs
+    assert edge.chips_to_hold(460e6, 230e6) == 2 and edge.chips_to_hold(460e6 + 1, 230e6) == 3
+    with pytest.raises(ValueError, match="bytes_per_chip"):
+        edge.chips_to_hold(1e9, 0)
+
+
+def test_facts_carry_units_and_sources():
+    battery = edge.fact("iphone-15-pro-battery")
+    assert battery.value == 12.70 and battery.unit == "Wh"
+    assert battery.si_value == pytest.approx(45_720.0)  # 12.70 x 3,600 J
+    assert edge.fact("groq-lpu-sram").si_value == 230e6
+    assert edge.fact("ufs4-sequential-read").si_value == 4.2e9
+    assert edge.fact("mi300a-bandwidth").si_value == pytest.approx(5.3e12)
+    for name in edge.fact_names():
+        assert edge.fact(name).source.startswith("https://"), name
+    with pytest.raises(ValueError, match="groq-lpu-sram"):
+        edge.fact("groq-sram")
+
+
+def test_lpddr6_channel_bandwidth_is_pins_times_rate():
+    # JESD209-6: a 24-bit channel at 10,667 and 14,400 MT/s
+    assert edge.bus_bandwidth_bytes_per_s(24, 10_667e6) == pytest.approx(32.001e9)
+    assert hardware.memory_tech("lpddr6-14400").pins_times_rate_bytes_per_s == pytest.approx(
+        43.2e9)
+    assert hardware.memory_tech("lpddr5x-10700").bandwidth_bytes_per_s == pytest.approx(85.6e9)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: edge.energy_per_token_joules(LLAMA3, None), "joules_per_bit must be a positive"),
+    (lambda: edge.energy_per_token_joules(LLAMA3, [3.9e-12]), "joules_per_bit must be a pos"),
+    (lambda: edge.energy_per_token_joules(LLAMA3, "hbm9"), "unknown memory technology 'hbm9'"),
+    (lambda: edge.tokens_per_charge(LLAMA3, True, 3.9e-12), "battery_joules must be a positive"),
+    (lambda: edge.memory_power_watts(None, 3.9e-12), "bandwidth must be a positive number"),
+    (lambda: edge.chips_to_hold(math.inf, 230e6), "bytes_needed must be a positive finite"),
+    (lambda: edge.fact(["groq-lpu-sram"]), "edge fact name must be a string"),
+])
+def test_bad_energy_and_fact_arguments_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -522,3 +522,31 @@ def test_bad_arguments_raise(call, message):
 
 def test_sized_for_takes_a_numpy_byte_count():
     assert TransformerConfig.sized_for(np.int64(10**6)) == TransformerConfig.sized_for(10**6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(prompt_len=st.integers(1, 4), new=st.integers(1, 4), batch=st.integers(1, 2),
+       rope=st.booleans())
+def test_extend_after_prefill_equals_prefill_of_the_longer_sequence(prompt_len, new, batch,
+                                                                     rope):
+    # the speculative verifier's pass (lesson 06): several new tokens after a cached context
+    config = tiny(heads=4, kv_heads=2, head_dim=2, rope=rope, dtype="fp64")
+    tokens = random_tokens((batch, prompt_len + new))
+    model = TinyTransformer(config, seed=3)
+    model.prefill(tokens[:, :prompt_len])
+    extended = model.extend(tokens[:, prompt_len:])
+    assert model.context_len == prompt_len + new
+    whole = TinyTransformer(config, seed=3).prefill(tokens)
+    np.testing.assert_allclose(extended, whole, rtol=1e-9, atol=1e-12)
+
+
+def test_extend_by_one_token_is_a_decode_step():
+    config = tiny(dtype="fp64")
+    tokens = random_tokens((2, 4))
+    stepped, extended = TinyTransformer(config, seed=5), TinyTransformer(config, seed=5)
+    stepped.prefill(tokens[:, :3])
+    extended.prefill(tokens[:, :3])
+    np.testing.assert_array_equal(stepped.decode_step(tokens[:, 3]),
+                                  extended.extend(tokens[:, 3:]))
+    with pytest.raises(ValueError, match="shape"):
+        extended.extend(tokens[:, 0])  # one token per sequence must still be (batch, 1)

@@ -1,6 +1,7 @@
 """models.py against hand arithmetic from the configs and against published counts."""
 
 import dataclasses
+import itertools
 import math
 import subprocess
 import sys
@@ -310,8 +311,35 @@ def test_moe_batch_touches_more_experts():
     one = models.decode_step(mixtral, 100, batch=1)
     four = models.decode_step(mixtral, 100, batch=4)
     expert_bytes = 2 * 3 * 4096 * 14336
-    assert four.weight_bytes - one.weight_bytes == 32 * 6 * expert_bytes  # 2 -> 8 experts
-    assert four.weight_bytes == models.weight_bytes(mixtral)
+    # uniform routing: an expert escapes one token's top-2 of 8 with chance 6/8, all four
+    # tokens' with (3/4)^4 = 81/256, so 8 x 175/256 = 5.46875 experts are touched, not
+    # min(8, 4 x 2) = 8: 3.46875 more than batch 1's 2, x 32 layers = 111 experts
+    assert four.weight_bytes - one.weight_bytes == 111 * expert_bytes
+    assert four.weight_bytes < models.weight_bytes(mixtral)
+
+
+def _enumerated_experts_touched(n_experts, top_k, tokens):
+    """Mean distinct experts over every way ``tokens`` tokens can each pick top_k of them."""
+    choices = list(itertools.combinations(range(n_experts), top_k))
+    unions = [len(set().union(*picks)) for picks in itertools.product(choices, repeat=tokens)]
+    return sum(unions) / len(unions)
+
+
+@pytest.mark.parametrize("n_experts, top_k, tokens",
+                         [(4, 2, 1), (4, 2, 2), (4, 1, 3), (5, 2, 3), (6, 3, 2), (3, 3, 2)])
+def test_expected_experts_touched_against_enumeration(n_experts, top_k, tokens):
+    assert models.expected_experts_touched(n_experts, top_k, tokens) == pytest.approx(
+        _enumerated_experts_touched(n_experts, top_k, tokens), rel=1e-12)
+
+
+def test_expected_experts_touched_by_hand():
+    assert models.expected_experts_touched(8, 2, 1) == pytest.approx(2, rel=1e-15)
+    assert models.expected_experts_touched(8, 2, 2) == pytest.approx(3.5)  # 8 (1 - 9/16)
+    assert models.expected_experts_touched(256, 8, 32) == pytest.approx(
+        256 * (1 - (31 / 32) ** 32))  # 163.3 of 256, where min(E, B k) says all 256
+    assert models.expected_experts_touched(256, 256, 1) == 256
+    with pytest.raises(ValueError, match="experts_per_token"):
+        models.expected_experts_touched(8, 9, 1)
 
 
 def test_decode_time_on_h100_by_hand():

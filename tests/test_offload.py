@@ -222,7 +222,8 @@ def test_disaggregation_adds_exactly_the_kv_transfer_to_first_token():
     link = hardware.link("infiniband-hdr")
     # arrivals ~1000 s apart: no request ever waits for another
     stream = offload.request_stream(6, 0.001, 3000, 50, seed=2)
-    colocated = offload.simulate_colocated(stream, LLAMA3, H100, replicas=1)
+    # whole prompts, as the prefill device runs them (chunks would re-read the weights)
+    colocated = offload.simulate_colocated(stream, LLAMA3, H100, replicas=1, token_budget=None)
     split = offload.simulate_disaggregated(stream, LLAMA3, H100, link)
     for alone, disaggregated in zip(colocated.served, split.served):
         by_hand = LLAMA3_KV_PER_TOKEN * alone.request.prompt_tokens / 25e9

@@ -87,9 +87,15 @@ def test_mixtral_decode_on_an_h100_by_hand():
     weights_s = 2 * active / 3.35e12
     attention_s = 4097 * kv_per_token / 3.35e12
     assert one.seconds == pytest.approx(weights_s + attention_s)  # 7.85 ms: ~127 tokens/s
-    # batch 64 touches every expert: all 93.4 GB of weights are read and must be held
+    # batch 64 touches 8 (1 - (6/8)^64) experts per layer in expectation (uniform routing):
+    # all but 8 x 1.0e-8 of them, so 455 of the 46.7B parameters go unread; all are held
     big = models.decode_time("mixtral-8x7b", H100, 4096, 64)
-    assert big.cost.weight_bytes == 2 * total
+    unread_params = 32 * 8 * 0.75**64 * 176_160_768
+    assert round(unread_params) == 455
+    assert big.cost.weight_bytes == 2 * (total - 455)
+    # batch 2: 8 (1 - 9/16) = 3.5 experts per layer, not min(8, 2 x 2) = 4
+    two = models.decode_time("mixtral-8x7b", H100, 4096, 2)
+    assert two.cost.weight_bytes == 2 * (active + 32 * 1.5 * 176_160_768)
     activations = 64 * (2 * 4096 + 48 * 128 + 2 * 2 * 14336) * 2 + 64 * 32000 * 4
     held = 2 * total + 64 * 4097 * kv_per_token + activations
     assert big.cost.held_bytes == held == 127_791_079_424
@@ -124,6 +130,13 @@ def test_deepseek_v3_mla_moe_decode_on_an_h200_by_hand():
     # the latent is so small that attention's FLOPs, not its bytes, take longer at 4K
     assert timing.attention_bound == "compute" and timing.weights_bound == "memory"
     assert not timing.fits and timing.devices_needed == math.ceil(cost.held_bytes / 141e9) == 5
+    # batch 32 touches 256 (1 - (31/32)^32) = 163.3 routed experts per MoE layer in
+    # expectation (uniform routing), not min(256, 32 x 8) = 256: 155.3 more than batch 1
+    batch_32 = models.decode_step("deepseek-v3", 4096, 32, dtype="fp8")
+    more = 256 * (1 - (31 / 32) ** 32) - 8
+    assert 155.3 < more < 155.4
+    assert batch_32.weight_bytes == active + round(58 * more * expert)
+    assert batch_32.weight_bytes < 0.65 * total  # 434 of 671 GB; the worst case read all
 
 
 def test_critical_batch_is_ridge_times_bytes_per_weight_over_two_at_any_context():
