@@ -29,6 +29,8 @@ are sealed (`sealed("...")`): the exercise notebook never shows them.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import math
 import numbers
@@ -184,10 +186,16 @@ def close(label: str, answer, expected: float | Sealed, rel_tol: float = 1e-3,
     return _run(label, judge, answer)
 
 
+def _quietly(function: Callable[[], object]) -> object:
+    """Call `function` with its printed output dropped: a check prints its one line only."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return function()
+
+
 def _reference_reading(reference: Callable[[], float]) -> float:
     """One positive finite reading of the library's reference; _ReferenceFailed if none."""
     try:
-        reading = float(reference())
+        reading = float(_quietly(reference))
     except Exception as error:
         raise _ReferenceFailed(repr(error)) from error
     if not (math.isfinite(reading) and reading > 0):
@@ -209,7 +217,7 @@ def _optional_reading(function: Callable[[], object] | None) -> float | None:
     if function is None:
         return None
     try:
-        value = function()
+        value = _quietly(function)  # a student's function may print its readings
         return _as_number(value) if value is not None else None
     except Exception:  # an unfinished or broken student function: nothing to compare
         return None

@@ -182,6 +182,21 @@ def test_after_a_miss_both_sides_are_measured_again_side_by_side(capsys):
     assert order[:3] == ["reference", "mine", "reference"]  # alternating, first reading first
 
 
+def test_a_check_prints_its_one_line_even_when_the_measurements_print(capsys):
+    # the student's function and the reference print their readings; the check stays one line
+    def again():
+        print("    4 KiB: 1.2 ns")
+        return mark(40e9)
+
+    def reference():
+        print("reference reading")
+        return 40e9
+
+    check.measured("E [bw]", lambda: mark(10e9), reference, again=again,
+                   prediction=lambda: print("predicted") or 1.0)
+    assert said(capsys) == "E [bw]: passed"
+
+
 def test_a_wrong_method_misses_even_when_measured_again(capsys):
     check.measured("E [bw]", lambda: mark(10e9), lambda: 40e9, again=lambda: mark(10e9))
     out = said(capsys)
