@@ -38,13 +38,29 @@ def format_rate(value_per_s: float, unit: str) -> str:
 
 
 def format_seconds(seconds: float) -> str:
-    """Format a duration in s, ms, us or ns, e.g. 8.5e-8 -> '85 ns'."""
+    """Format a duration in s, ms, us or ns, e.g. 8.5e-8 -> '85 ns', 7000 -> '7,000 s'."""
     seconds = check_real("seconds", seconds)
     if not math.isfinite(seconds):
         return f"{seconds} s"
+    if abs(seconds) >= 999.5:  # whole seconds with separators, never '7e+03 s'
+        return f"{seconds:,.0f} s"
     for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
         text = f"{seconds / scale:.3g}"
         # compare the rounded text, so 0.9996 s reads '1 s', not '1e+03 ms'
         if abs(float(text)) >= 1 or unit == "ns":
             return f"{text} {unit}"
     raise AssertionError("unreachable")
+
+
+def format_number(value: float, significant: int = 3) -> str:
+    """A number as people write it: separators, no e-notation, trailing zeros dropped.
+
+    Rounded to ``significant`` digits, but whole digits are kept: 1234567 ->
+    '1,234,567', 6.7384 -> '6.74', 0.012345 -> '0.0123', 10000.0 -> '10,000'.
+    """
+    value = check_real("value", value)
+    if not math.isfinite(value) or value == 0:
+        return f"{value:g}"
+    decimals = max(0, significant - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -2,19 +2,24 @@
 
 Each dashboard is a thin ipywidgets shell over a pure function that takes the
 slider values and returns numbers and text. The pure functions are what the
-tests call: they need no browser and take well under 50 ms.
+tests call: they need no browser and take well under 50 ms. Each figure is
+drawn once by a small plot class (``DecodeRooflinePlot``, ``KVGrowthPlot``, ...)
+and updated in place for every point, with a caption computed from the numbers
+it shows; ``memwall_lab.dashboard`` wires controls, readout and plot together.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from memwall_lab import hardware, models, offload, training
+from memwall_lab.dashboard import dashboard as _dashboard
+from memwall_lab.dashboard import fix_layout, framed_figure, readout_html, set_caption
 from memwall_lab.roofline import Roof
-from memwall_lab.units import format_bytes, format_rate, format_seconds
+from memwall_lab.units import format_bytes, format_number, format_rate, format_seconds
 from memwall_lab.validate import (
     MAX_COUNT,
     check_choice,
@@ -45,6 +50,7 @@ class DecodeReading:
     fits: bool | None  # weights + KV + activations within the memory; None if unknown
     devices_needed: int | None
     bytes_per_step: int
+    dtype: str = "fp16"  # of the weights and the KV cache on this roof
 
     @property
     def seconds_per_step(self) -> float:
@@ -54,9 +60,14 @@ class DecodeReading:
 
 def decode_readings(
     model_name: str, batch: int, context_len: int, roofs, dtype: str = "fp16",
-    capacities_bytes: dict[str, int] | None = None,
+    capacities_bytes: dict[str, int] | None = None, dtypes: dict[str, str] | None = None,
 ) -> list[DecodeReading]:
-    """Place the two kernels of one decode step of `model_name` on each roof, summed per step."""
+    """Place the two kernels of one decode step of `model_name` on each roof, summed per step.
+
+    Weights and KV cache are in ``dtype`` on every roof, except where ``dtypes``
+    names the roof: ``{"this machine (fp32)": "fp32"}`` keeps a CPU roof measured
+    in fp32 in fp32 bytes (4 per weight: half the intensity of fp16).
+    """
     roofs = list(roofs) if isinstance(roofs, Iterable) and not isinstance(roofs, str) else [roofs]
     if not roofs:
         raise ValueError("roofs must hold at least one Roof (the machines to compare), got none")
@@ -64,10 +75,12 @@ def decode_readings(
         raise ValueError(f"roofs must be a list of roofline.Roof (see Roof.from_hardware), "
                          f"got {shown(roofs)}")
     model = models.get(model_name)
-    cost = models.decode_step(model, context_len, batch, dtype)
     capacities_bytes = {} if capacities_bytes is None else _check_capacities(capacities_bytes)
+    dtypes = _check_roof_dtypes(dtypes, roofs)
     readings = []
     for roof in roofs:
+        roof_dtype = dtypes.get(roof.name, dtype)
+        cost = models.decode_step(model, context_len, batch, roof_dtype)
         timing = models.step_time(cost, roof, capacity_bytes=capacities_bytes.get(roof.name))
         readings.append(DecodeReading(
             device=roof.name,
@@ -82,6 +95,7 @@ def decode_readings(
             fits=timing.fits,
             devices_needed=timing.devices_needed,
             bytes_per_step=cost.bytes_moved,
+            dtype=roof_dtype,
         ))
     return readings
 
@@ -95,11 +109,29 @@ def _check_capacities(capacities_bytes) -> dict[str, float]:
             for name, capacity in capacities_bytes.items()}
 
 
+def _check_roof_dtypes(dtypes, roofs) -> dict[str, str]:
+    """A dict of roof name -> dtype naming only roofs in ``roofs`` and known dtypes."""
+    if dtypes is None:
+        return {}
+    if not isinstance(dtypes, Mapping):
+        raise ValueError(f"dtypes must be a dict of roof name -> dtype, got {shown(dtypes)}")
+    names = [roof.name for roof in roofs]
+    for name, dtype in dtypes.items():
+        check_choice("a roof name in dtypes", name, names)
+        check_choice(f"dtypes[{name!r}]", dtype, tuple(models.DTYPE_BITS))
+    return dict(dtypes)
+
+
 def _fit_note(reading: DecodeReading) -> str:
     """'' when the step fits or the memory is unknown, else how many devices it needs."""
     if reading.fits is False:
-        return f"  DOES NOT FIT: needs {reading.devices_needed} such devices"
+        return f"; DOES NOT FIT: needs {reading.devices_needed:,} such devices"
     return ""
+
+
+def _tokens_per_s(tokens_per_s: float) -> str:
+    """'4,480 tokens/s', '0.36 tokens/s': separators, never e-notation."""
+    return f"{format_number(tokens_per_s, 2 if tokens_per_s < 10 else 3)} tokens/s"
 
 
 def describe_decode(model_name: str, batch: int, context_len: int, readings) -> str:
@@ -107,85 +139,115 @@ def describe_decode(model_name: str, batch: int, context_len: int, readings) -> 
     if not readings:
         raise ValueError("readings must hold at least one DecodeReading (from decode_readings "
                          "with at least one roof), got none")
-    first = readings[0]
-    lines = [f"{model_name}, batch {batch}, context {context_len:,} tokens: "
-             f"{format_bytes(first.bytes_per_step)} moved per step",
-             f"  weight matmuls {first.weight_intensity_flops_per_byte:,.1f} FLOP/byte, "
-             f"attention {first.attention_intensity_flops_per_byte:,.1f} FLOP/byte"]
+    lines = [f"{model_name}, batch {batch:,}, context {context_len:,} tokens"]
     for reading in readings:
-        lines.append(
-            f"  {reading.device}: {format_seconds(reading.seconds_per_step)} per step "
-            f"(weights {format_seconds(reading.seconds_weights)} + attention "
-            f"{format_seconds(reading.seconds_attention)}), {reading.bound}-bound, "
-            f"{reading.tokens_per_s:,.0f} tokens/s at best{_fit_note(reading)}")
+        lines += [
+            f"  {reading.device}: {reading.dtype} weights and KV, "
+            f"{format_bytes(reading.bytes_per_step)} moved per step",
+            f"      weight matmuls {format_number(reading.weight_intensity_flops_per_byte)} "
+            f"FLOP/byte, attention {format_number(reading.attention_intensity_flops_per_byte)} "
+            "FLOP/byte",
+            f"      {format_seconds(reading.seconds_per_step)} per step (weights "
+            f"{format_seconds(reading.seconds_weights)} + attention "
+            f"{format_seconds(reading.seconds_attention)}): {reading.bound}-bound, at best "
+            f"{_tokens_per_s(reading.tokens_per_s)}{_fit_note(reading)}"]
     return "\n".join(lines)
 
 
 def as_preformatted(text: str) -> str:
-    """Wrap plain text as HTML that keeps its line breaks and columns."""
-    return f"<pre style='margin:0'>{html.escape(text)}</pre>"
+    """Wrap plain text as HTML that keeps its line breaks and columns, wrapping at words."""
+    return readout_html(text)
 
 
-def _dashboard(rows, compute):
-    """Wire control rows to a readout and a figure; display and return the box.
+class DecodeRooflinePlot:
+    """Lesson 03's roofline: the roofs drawn once, each decode step's two kernels moved on it.
 
-    `rows` is a list of lists of controls; `compute()` reads the controls and
-    returns (text, figure or None), or raises ValueError for a point it cannot
-    compute, which the readout then shows instead of an exception.
+    Per roof, a triangle for the weight matmuls and a circle for attention, in the
+    roof's colour; no text beside the points, so nothing covers the ridge labels.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
-    readout, figure_area = widgets.HTML(), widgets.Output()
+    def __init__(self, roofs: list[Roof]):
+        import numpy as np
 
-    def update(*_):
-        try:
-            text, figure = compute()
-        except ValueError as error:
-            readout.value = as_preformatted(f"cannot compute this point: {error}")
-            figure_area.clear_output()  # the last figure belongs to another point
-            return
-        readout.value = as_preformatted(text)
-        if figure is not None:
-            with figure_area:
-                figure_area.clear_output(wait=True)
-                display(figure)
-                plt.close(figure)
+        self.roofs = list(roofs)
+        self.figure, (self.axes,), self.caption = framed_figure(8.0, 5.0, left=0.95, bottom=1.25)
+        axes = self.axes
+        ridges = [roof.ridge_flops_per_byte for roof in self.roofs]
+        low, high = 0.1, max(4096.0, 8 * max(ridges))
+        intensity = np.geomspace(low, high, 200)
+        self.points = []
+        for roof in self.roofs:
+            (line,) = axes.loglog(intensity, roof.attainable(intensity), label=roof.name)
+            color = line.get_color()
+            axes.plot(roof.ridge_flops_per_byte, roof.peak_flops_per_s, "o", color=color, ms=4)
+            # Above the slope, left of the ridge: no point on the roof can reach it.
+            axes.annotate(f"ridge {format_number(roof.ridge_flops_per_byte)} FLOP/byte",
+                          (roof.ridge_flops_per_byte, roof.peak_flops_per_s), ha="right",
+                          textcoords="offset points", xytext=(-8, 8), fontsize=8, color=color)
+            attention = axes.plot([], [], "o", color=color, ms=10, markeredgecolor="black")[0]
+            weights = axes.plot([], [], "^", color=color, ms=8, markeredgecolor="black")[0]
+            self.points.append((weights, attention))
+        axes.plot([], [], "^", color="white", markeredgecolor="black", label="weight matmuls")
+        axes.plot([], [], "o", color="white", markeredgecolor="black", label="attention")
+        bottom = min(roof.attainable(low) for roof in self.roofs) / 2
+        top = max(roof.peak_flops_per_s for roof in self.roofs) * 4
+        axes.set_xlim(low, high)
+        axes.set_ylim(bottom, top)
+        axes.set_xlabel("arithmetic intensity (FLOP/byte)")
+        axes.set_ylabel("attainable performance (FLOP/s)")
+        axes.legend(loc="lower right")
+        fix_layout(axes)
 
-    for row in rows:
-        for control in row:
-            control.observe(update, names="value")
-    update()
-    box = widgets.VBox([*(widgets.HBox(row) for row in rows), readout, figure_area])
-    display(box)
-    return box
+    def update(self, model_name: str, batch: int, context_len: int, readings):
+        """Move the points to ``readings`` (one per roof, in order); returns the figure."""
+        for (weights, attention), reading in zip(self.points, readings, strict=True):
+            weights.set_data([reading.weight_intensity_flops_per_byte],
+                             [reading.weight_flops_per_s])
+            attention.set_data([reading.attention_intensity_flops_per_byte],
+                               [reading.attention_flops_per_s])
+        self.axes.title.set_text(f"Decode step of {model_name}: batch {batch:,}, context "
+                                 f"{context_len:,} tokens")
+        set_caption(self.caption, decode_caption(readings, self.roofs))
+        return self.figure
+
+
+def decode_caption(readings, roofs) -> str:
+    """What the points show, from their numbers: each roof's weight intensity against its ridge."""
+    parts = []
+    for reading, roof in zip(readings, roofs, strict=True):
+        intensity, ridge = reading.weight_intensity_flops_per_byte, roof.ridge_flops_per_byte
+        bound = "compute-bound" if intensity >= ridge else "memory-bound"
+        parts.append(f"{format_number(intensity)} on {reading.device} against a ridge of "
+                     f"{format_number(ridge)} ({bound})")
+    attention = sorted({format_number(r.attention_intensity_flops_per_byte) for r in readings},
+                       key=float)
+    return (f"Weight matmuls (triangles), FLOP/byte: {'; '.join(parts)}. Attention (circles) "
+            f"stays at {' and '.join(attention)} FLOP/byte whatever the batch.")
 
 
 def decode_dashboard(roofs: list[Roof], context_len: int = 1024, dtype: str = "fp16",
-                     capacities_bytes: dict[str, int] | None = None):
-    """Sliders for batch and model that move a decode step's two kernels along each roof (03)."""
+                     capacities_bytes: dict[str, int] | None = None,
+                     dtypes: dict[str, str] | None = None):
+    """Model and batch move a decode step's two kernels along each roof (lesson 03).
+
+    ``dtype`` is the weights' and KV cache's dtype on every roof but those
+    ``dtypes`` names (e.g. fp32 for this machine's roof, measured in fp32).
+    """
     import ipywidgets as widgets
 
-    from memwall_lab import roofline
-
+    decode_readings(DECODE_MODELS[0], 1, context_len, roofs, dtype, capacities_bytes, dtypes)
     model_picker = widgets.Dropdown(options=DECODE_MODELS, value="llama-2-7b",
                                     description="model")
-    batch_slider = widgets.SelectionSlider(options=BATCH_CHOICES, value=1,
-                                           description="batch (seqs)")
+    batch_slider = widgets.SelectionSlider(options=[(f"{b:,}", b) for b in BATCH_CHOICES],
+                                           value=1, description="batch (sequences)")
+    plot = DecodeRooflinePlot(roofs)
 
     def compute():
         model_name, batch = model_picker.value, batch_slider.value
         readings = decode_readings(model_name, batch, context_len, roofs, dtype,
-                                   capacities_bytes)
-        points = [point for r in readings for point in (
-            roofline.KernelPoint(f"weights, {r.device}", r.weight_intensity_flops_per_byte,
-                                 r.weight_flops_per_s),
-            roofline.KernelPoint(f"attention, {r.device}", r.attention_intensity_flops_per_byte,
-                                 r.attention_flops_per_s))]
-        figure = roofline.plot(roofs, points, title=f"Decode step of {model_name}, "
-                               f"batch {batch}")
-        return describe_decode(model_name, batch, context_len, readings), figure
+                                   capacities_bytes, dtypes)
+        return (describe_decode(model_name, batch, context_len, readings),
+                lambda: plot.update(model_name, batch, context_len, readings))
 
     return _dashboard([[model_picker, batch_slider]], compute)
 
@@ -287,7 +349,7 @@ def training_readings(
         n_params = round(check_number("a parameter count (or a model name from the dataset)",
                                       model_name_or_params, 1, float(MAX_COUNT)))
         model, activation_bytes = n_params, None  # a bare count: states only
-        label = f"{n_params / 1e9:,.4g}B-parameter model"
+        label = f"{format_number(n_params / 1e9, 4)}B-parameter model"
     per_device = training.training_memory_per_device(
         model, batch, seq_len, zero_stage, devices, activations, offload, optimizer, precision)
     weights, gradients, optimizer_states = (n * n_params for n in per_param)
@@ -318,8 +380,8 @@ def _describe_per_device(reading: TrainingReading) -> list[str]:
     where = (f"ZeRO stage {device.stage} over {device.devices:,} data-parallel device"
              f"{'s' if device.devices > 1 else ''}")
     checkpointing = TRAINING_CHECKPOINTING[reading.activations]
-    lines = [f"  per device, {where}, checkpointing: {checkpointing}"
-             f"{', offload to host' if device.offload else ''}:"]
+    lines = [f"  per device, {where}, checkpointing: {checkpointing}, offload to host: "
+             f"{'on' if device.offload else 'off'}:"]
     for part, size_bytes in (("weights", device.weight_bytes),
                              ("gradients", device.gradient_bytes),
                              ("optimizer", device.optimizer_bytes)):
@@ -351,7 +413,7 @@ def describe_training(reading: TrainingReading) -> str:
     weights, gradients, optimizer_states = reading.bytes_per_param
     capacity = f"{reading.accelerator_bytes / 1e9:,.0f} GB"
     lines = [
-        f"{reading.label}: {reading.n_params / 1e9:,.4g} billion parameters, "
+        f"{reading.label}: {format_number(reading.n_params / 1e9, 4)} billion parameters, "
         f"{reading.optimizer}, {reading.precision} precision",
         f"  weights      {weights:>2} B/param {_gigabytes(reading.weight_bytes)}",
         f"  gradients    {gradients:>2} B/param {_gigabytes(reading.gradient_bytes)}",
@@ -381,47 +443,104 @@ def describe_training(reading: TrainingReading) -> str:
     return "\n".join(lines)
 
 
+TRAINING_PARTS = ("weights", "gradients", "optimizer states", "activations")
+
+
+def _training_parts(reading: TrainingReading) -> list[tuple[str, int, int]]:
+    """(part, bytes of one whole copy, bytes on one device) for each part of a step."""
+    device = reading.per_device
+    whole = (reading.weight_bytes, reading.gradient_bytes, reading.optimizer_bytes,
+             reading.activation_bytes or 0)
+    if device is None:  # a reading built by hand: one device holds everything
+        return list(zip(TRAINING_PARTS, whole, whole, strict=True))
+    on_device = (device.weight_bytes, device.gradient_bytes, device.optimizer_bytes,
+                 device.activation_bytes)
+    return list(zip(TRAINING_PARTS, whole, on_device, strict=True))
+
+
+def training_caption(reading: TrainingReading) -> str:
+    """What the bars show, from their numbers: the largest and smallest part, and the fit."""
+    parts = [(name, on_device) for name, _, on_device in _training_parts(reading)
+             if on_device > 0]
+    largest, smallest = max(parts, key=lambda part: part[1]), min(parts, key=lambda part: part[1])
+    held = sum(size for _, size in parts)
+    capacity = f"{reading.accelerator_bytes / 1e9:,.0f} GB"
+    verdict = (f"fits in one {capacity} accelerator" if reading.fits
+               else f"does NOT fit in one {capacity} accelerator")
+    text = (f"On one device, {largest[0]} are the largest part ({largest[1] / 1e9:,.1f} GB) and "
+            f"{smallest[0]} the smallest ({smallest[1] / 1e9:,.1f} GB); the "
+            f"{held / 1e9:,.1f} GB together {verdict}.")
+    device = reading.per_device
+    if device is not None and device.offload:
+        text += (f" Gradients and optimizer states ({device.host_bytes / 1e9:,.1f} GB) wait in "
+                 "host memory.")
+    if reading.activation_bytes is None:
+        text += " Activations are not counted: a bare parameter count has no layers."
+    return text
+
+
+class TrainingPlot:
+    """Lesson 05's bars, drawn once and resized for each reading: bytes per parameter, and
+    what one device of the group holds against one accelerator."""
+
+    def __init__(self):
+        self.figure, (self.per_param, self.device), self.caption = framed_figure(
+            9.0, 4.7, 2, left=0.85, right=2.1, gap=1.1, top=0.8, bottom=1.2)
+        self.title = self.figure.text(0.5, 1 - 0.1 / 4.7, "", ha="center", va="top",
+                                      fontsize=12)
+        colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+        self.bars = [(self.per_param.bar([0], [0], color=color, label=name)[0],
+                      self.device.bar([0], [0], color=color, label=name)[0])
+                     for name, color in zip(TRAINING_PARTS, colors, strict=True)]
+        self.capacity = self.device.axhline(0, color="black", linestyle="--")
+        self.per_param.set_ylabel("bytes per parameter (B)")
+        self.device.set_ylabel("memory on one device (GB)")
+        for axes in (self.per_param, self.device):
+            axes.set_xlim(-1, 1)
+            fix_layout(axes)
+        self.legend_for = None
+
+    def update(self, reading: TrainingReading):
+        """Resize the bars to ``reading``; returns the figure."""
+        tops = [0.0, 0.0]
+        for (per_param_bar, device_bar), (_, whole, on_device) in zip(
+                self.bars, _training_parts(reading), strict=True):
+            for index, (bar, height) in enumerate(((per_param_bar, whole / reading.n_params),
+                                                   (device_bar, on_device / 1e9))):
+                bar.set_y(tops[index])
+                bar.set_height(height)
+                tops[index] += height
+        capacity_gb = reading.accelerator_bytes / 1e9
+        self.capacity.set_ydata([capacity_gb, capacity_gb])
+        self.per_param.set_ylim(0, max(tops[0], 1) * 1.15)
+        self.device.set_ylim(0, max(tops[1], capacity_gb) * 1.15)
+        if self.legend_for != capacity_gb:  # the legend names the accelerator's size
+            self.capacity.set_label(f"one {capacity_gb:,.0f} GB accelerator")
+            self.device.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+            self.legend_for = capacity_gb
+        device = reading.per_device
+        group = (f"ZeRO {device.stage}, {device.devices:,} device"
+                 f"{'s' if device.devices > 1 else ''}" if device else "one device")
+        self.title.set_text(f"Training memory of {reading.label}: {reading.optimizer}, "
+                            f"{reading.precision} precision")
+        self.per_param.title.set_text("Bytes per parameter, one copy")
+        self.device.title.set_text(f"Per device ({group}): "
+                                   f"{'fits' if reading.fits else 'does NOT fit'}")
+        self.per_param.set_xticks([0], [f"{reading.optimizer}, {reading.precision}"])
+        checkpointing = TRAINING_CHECKPOINTING[reading.activations].split(",")[0].split(" (")[0]
+        offload_label = ", offload" if device is not None and device.offload else ""
+        self.device.set_xticks([0], [f"checkpointing: {checkpointing}{offload_label}"])
+        set_caption(self.caption, training_caption(reading))
+        return self.figure
+
+
 def training_figure(reading: TrainingReading):
     """Stacked bars: bytes per parameter, and one device's GB against the accelerator."""
-    import matplotlib.pyplot as plt
+    return TrainingPlot().update(reading)
 
-    from memwall_lab.plotting import caption
 
-    device = reading.per_device
-    parts = [("weights", reading.weight_bytes, device.weight_bytes if device else 0),
-             ("gradients", reading.gradient_bytes, device.gradient_bytes if device else 0),
-             ("optimizer states", reading.optimizer_bytes,
-              device.optimizer_bytes if device else 0),
-             ("activations", reading.activation_bytes or 0,
-              device.activation_bytes if device else 0)]
-    if device is None:  # a reading built by hand: one device holds everything
-        parts = [(name, size_bytes, size_bytes) for name, size_bytes, _ in parts]
-    figure, (per_param_axis, device_axis) = plt.subplots(1, 2, figsize=(8.5, 3.6))
-    bottom_per_param = bottom_gb = 0.0
-    for name, size_bytes, on_device_bytes in parts:
-        per_param = size_bytes / reading.n_params
-        per_param_axis.bar([0], [per_param], bottom=bottom_per_param, label=name)
-        device_axis.bar([0], [on_device_bytes / 1e9], bottom=bottom_gb, label=name)
-        bottom_per_param += per_param
-        bottom_gb += on_device_bytes / 1e9
-    device_axis.axhline(reading.accelerator_bytes / 1e9, color="black", linestyle="--",
-                        label=f"one {reading.accelerator_bytes / 1e9:,.0f} GB accelerator")
-    per_param_axis.set_ylabel("bytes per parameter (B)")
-    per_param_axis.set_title("Bytes per parameter, one copy")
-    device_axis.set_ylabel("memory on one device (GB)")
-    stage = f"ZeRO {device.stage}, {device.devices:,} device(s)" if device else "one device"
-    device_axis.set_title(f"Per device ({stage}): {'fits' if reading.fits else 'does NOT fit'}")
-    per_param_axis.set_xticks([0], [f"{reading.optimizer}, {reading.precision}"])
-    checkpointing = TRAINING_CHECKPOINTING[reading.activations].split(",")[0].split(" (")[0]
-    device_axis.set_xticks([0], [f"checkpointing: {checkpointing}"])
-    for axis in (per_param_axis, device_axis):
-        axis.set_xlim(-1, 1)
-    device_axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    figure.suptitle(f"Training memory of {reading.label}")
-    figure.tight_layout()
-    caption(figure, "Weights are the smallest part; ZeRO divides the states among devices, "
-            "checkpointing shrinks the activations, which grow with batch x tokens.")
-    return figure
+TRAINING_PARAMS_BILLIONS = (0.1, 0.2, 0.5, 1, 2, 3, 7, 8, 13, 20, 34, 70, 175, 405, 671, 1000,
+                            2000, 5000, 10000)
 
 
 def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch: int = 1,
@@ -431,30 +550,31 @@ def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch:
 
     check_choice("model_name", model_name, (*TRAINING_MODELS, CUSTOM_MODEL))
     seq_len = check_count("seq_len", seq_len, 1)
-    wide = {"description_width": "initial"}
     model_picker = widgets.Dropdown(options=(*TRAINING_MODELS, CUSTOM_MODEL), value=model_name,
                                     description="model")
-    params_slider = widgets.FloatLogSlider(value=7.0, base=10, min=-1, max=4, step=0.05,
-                                           description="params (billions)", style=wide)
-    seq_slider = widgets.SelectionSlider(options=sorted({*TRAINING_SEQ_CHOICES, seq_len}),
-                                         value=seq_len, description="tokens per sequence",
-                                         style=wide)
+    params_slider = widgets.SelectionSlider(
+        options=[(format_number(billions), billions) for billions in TRAINING_PARAMS_BILLIONS],
+        value=7, description="params (billions)")
+    seq_slider = widgets.SelectionSlider(
+        options=[(f"{tokens:,}", tokens) for tokens in sorted({*TRAINING_SEQ_CHOICES, seq_len})],
+        value=seq_len, description="tokens per sequence")
     optimizer_picker = widgets.Dropdown(options=TRAINING_OPTIMIZERS, value="adam",
                                         description="optimizer")
     precision_picker = widgets.Dropdown(options=TRAINING_PRECISIONS, value="mixed",
                                         description="precision")
     checkpointing_picker = widgets.Dropdown(
         options=[(label, mode) for mode, label in TRAINING_CHECKPOINTING.items()],
-        value="flash", description="checkpointing", style=wide)
+        value="flash", description="checkpointing")
     stage_picker = widgets.Dropdown(options=[("0: copy all (plain data parallel)", 0),
                                              ("1: shard optimizer states", 1),
                                              ("2: + gradients", 2),
                                              ("3: + weights (FSDP)", 3)],
-                                    value=0, description="ZeRO stage", style=wide)
-    devices_slider = widgets.SelectionSlider(options=TRAINING_DEVICE_CHOICES, value=1,
-                                             description="devices", style=wide)
-    offload_box = widgets.Checkbox(value=False, description="offload to host (ZeRO-Offload)",
-                                   style=wide)
+                                    value=0, description="ZeRO stage")
+    devices_slider = widgets.SelectionSlider(
+        options=[(f"{count:,}", count) for count in TRAINING_DEVICE_CHOICES], value=1,
+        description="devices")
+    offload_box = widgets.Checkbox(value=False, description="offload to host (ZeRO-Offload)")
+    plot = TrainingPlot()
 
     def compute():
         custom = model_picker.value == CUSTOM_MODEL
@@ -466,7 +586,7 @@ def training_dashboard(accelerator_bytes: float = ACCELERATOR_80GB_BYTES, batch:
                                     devices_slider.value, offload_box.value)
         header = (f"activations for {batch:,} x {seq_slider.value:,} tokens per device "
                   f"(micro-batch x sequence length)\n")
-        return header + describe_training(reading), training_figure(reading)
+        return header + describe_training(reading), lambda: plot.update(reading)
 
     return _dashboard([[model_picker, params_slider, seq_slider],
                        [optimizer_picker, precision_picker, checkpointing_picker],
@@ -737,38 +857,88 @@ def describe_kv(reading: KVReading) -> str:
     return "\n".join(lines)
 
 
+KV_FIGURE_CONTEXTS = tuple(sorted({int(c) for c in
+                                   [64 * 2 ** (k / 4) for k in range(57)]}))  # 64 ... 2**20
+
+
+def kv_caption(reading: KVReading) -> str:
+    """What the lines show, from their numbers: where KV passes the weights, what fits where."""
+    r = reading
+    if r.crossover_context is None:
+        first = (f"At batch {r.batch:,} the KV cache (blue) stays below the weights (black) up "
+                 f"to {KV_CONTEXT_LIMIT_TOKENS:,} tokens")
+    else:
+        first = (f"At batch {r.batch:,} the KV cache (blue) passes the weights (black) at "
+                 f"{r.crossover_context:,} tokens")
+    longest = {hardware.get(name).display_name: r.max_context_that_fits[name]
+               for name in KV_DEVICES}
+    if not any(longest.values()):
+        fits = "fit in none of these GPUs at any context"
+    else:
+        fits = "fit in " + ", ".join(
+            f"an {label} up to {tokens:,} tokens" if 0 < tokens < KV_CONTEXT_LIMIT_TOKENS else
+            f"an {label} at every context shown" if tokens else f"no {label}"
+            for label, tokens in longest.items())
+    return (f"{first}; weights + KV (dashed) {fits} (dotted: each GPU's memory). The red dot "
+            f"is {r.context_len:,} tokens.")
+
+
+class KVGrowthPlot:
+    """Lesson 04's lines, drawn once and moved for each reading: KV and weight bytes against
+    context, with each GPU's memory."""
+
+    def __init__(self):
+        import numpy as np
+
+        self.contexts = np.array(KV_FIGURE_CONTEXTS)
+        self.figure, (self.axes,), self.caption = framed_figure(8.0, 5.0, right=2.5,
+                                                                bottom=1.25)
+        axes = self.axes
+        for name, color in zip(KV_DEVICES, ("tab:gray", "tab:olive", "tab:brown"), strict=True):
+            device = hardware.get(name)
+            axes.axhline(device.capacity_bytes / 1e9, color=color, linestyle=":", linewidth=1.5,
+                         label=f"{device.display_name} ({device.capacity_bytes / 1e9:,.0f} GB)")
+        self.weights = axes.axhline(1, color="black", linewidth=2)
+        (self.kv,) = axes.plot(self.contexts, self.contexts, color="tab:blue", linewidth=2)
+        (self.total,) = axes.plot(self.contexts, self.contexts, "--", color="tab:orange",
+                                  label="weights + KV")
+        (self.point,) = axes.plot([1], [1], "o", color="red", label="this point")
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlim(self.contexts[0], self.contexts[-1])
+        axes.set_xlabel("context length (tokens per sequence)")
+        axes.set_ylabel("bytes (GB = 1e9 bytes)")
+        fix_layout(axes)
+
+    def update(self, reading: KVReading):
+        """Redraw the lines for ``reading``; returns the figure."""
+        import numpy as np
+
+        r = reading
+        kv_gb = np.array([models.kv_cache_bytes(r.model, int(c), r.batch, r.kv_dtype)
+                          for c in self.contexts]) / 1e9
+        weights_gb = r.weight_bytes / 1e9
+        self.kv.set_ydata(kv_gb)
+        self.total.set_ydata(kv_gb + weights_gb)
+        self.weights.set_ydata([weights_gb, weights_gb])
+        self.point.set_data([r.context_len], [r.kv_bytes / 1e9])
+        self.weights.set_label(f"weights ({r.weight_dtype})")
+        self.kv.set_label(f"KV cache, batch {r.batch:,}, {r.kv_dtype}")
+        capacities = [hardware.get(name).capacity_bytes / 1e9 for name in KV_DEVICES]
+        low = min(kv_gb[0], weights_gb)
+        high = max(kv_gb[-1] + weights_gb, *capacities)
+        self.axes.set_ylim(low / 3, high * 3)
+        self.axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        kind = "hypothetical " if r.hypothetical else ""
+        self.axes.title.set_text(f"KV cache of {r.model.display_name or r.model_name} "
+                                 f"({kind}{r.model.attention_kind.upper()}) vs context")
+        set_caption(self.caption, kv_caption(r))
+        return self.figure
+
+
 def kv_growth_figure(reading: KVReading):
     """Log-log KV and weight bytes vs context at the reading's batch, with GPU memory lines."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from memwall_lab.plotting import caption
-
-    r = reading
-    contexts = np.unique(np.geomspace(64, KV_CONTEXT_LIMIT_TOKENS, 80).astype(int))
-    kv_gb = np.array([models.kv_cache_bytes(r.model, int(c), r.batch, r.kv_dtype)
-                      for c in contexts]) / 1e9
-    figure, axes = plt.subplots()
-    for name, color in zip(KV_DEVICES, ("tab:gray", "tab:olive", "tab:brown"), strict=True):
-        device = hardware.get(name)
-        axes.axhline(device.capacity_bytes / 1e9, color=color, linestyle=":", linewidth=1.5,
-                     label=f"{device.display_name} ({device.capacity_bytes / 1e9:.0f} GB)")
-    axes.axhline(r.weight_bytes / 1e9, color="black", linewidth=2,
-                 label=f"weights ({r.weight_dtype})")
-    axes.loglog(contexts, kv_gb, color="tab:blue", linewidth=2,
-                label=f"KV cache, batch {r.batch}, {r.kv_dtype}")
-    axes.loglog(contexts, kv_gb + r.weight_bytes / 1e9, "--", color="tab:orange",
-                label="weights + KV")
-    axes.plot([r.context_len], [r.kv_bytes / 1e9], "o", color="red", label="this point")
-    axes.set_xlabel("context length (tokens per sequence)")
-    axes.set_ylabel("bytes (GB = 1e9 bytes)")
-    kind = "hypothetical " if r.hypothetical else ""
-    axes.set_title(f"KV cache of {r.model.display_name or r.model_name} "
-                   f"({kind}{r.model.attention_kind.upper()}) vs context")
-    axes.legend(loc="lower right")
-    caption(figure, "Where the blue KV line crosses the black weights line the cache outweighs "
-            "the model; once the dashed total passes a GPU's dotted line it no longer fits.")
-    return figure
+    return KVGrowthPlot().update(reading)
 
 
 def kv_dashboard(model_name: str = "llama-3-8b", context_len: int = 8192, batch: int = 1,
@@ -783,27 +953,24 @@ def kv_dashboard(model_name: str = "llama-3-8b", context_len: int = 8192, batch:
     check_choice("batch", batch, BATCH_CHOICES)
     check_choice("kv_dtype", kv_dtype, KV_DTYPES)
     check_choice("attention", attention, tuple(KV_ATTENTION_VIEWS))
-    wide = {"description_width": "initial"}
-    model_picker = widgets.Dropdown(options=KV_MODELS, value=model_name, description="model",
-                                    style=wide)
+    model_picker = widgets.Dropdown(options=KV_MODELS, value=model_name, description="model")
     context_slider = widgets.SelectionSlider(
         options=[(f"{tokens:,}", tokens) for tokens in KV_CONTEXT_CHOICES], value=context_len,
-        description="context (tokens, log scale)", style=wide,
-        layout=widgets.Layout(width="460px"))
-    batch_slider = widgets.SelectionSlider(options=BATCH_CHOICES, value=batch,
-                                           description="batch (sequences)", style=wide)
-    dtype_picker = widgets.Dropdown(options=KV_DTYPES, value=kv_dtype,
-                                    description="KV dtype", style=wide)
+        description="context (tokens, log scale)")
+    batch_slider = widgets.SelectionSlider(options=[(f"{b:,}", b) for b in BATCH_CHOICES],
+                                           value=batch, description="batch (sequences)")
+    dtype_picker = widgets.Dropdown(options=KV_DTYPES, value=kv_dtype, description="KV dtype")
     attention_picker = widgets.Dropdown(
         options=[("as published", "published"), ("MHA (kv heads = heads)", "mha"),
                  ("GQA (8 kv heads)", "gqa"), ("MQA (1 kv head)", "mqa"),
                  ("MLA (DeepSeek only)", "mla")],
-        value=attention, description="attention", style=wide)
+        value=attention, description="attention")
+    plot = KVGrowthPlot()
 
     def compute():
         reading = kv_readings(model_picker.value, context_slider.value, batch_slider.value,
                               dtype_picker.value, attention_picker.value)
-        return describe_kv(reading), kv_growth_figure(reading)
+        return describe_kv(reading), lambda: plot.update(reading)
 
     return _dashboard([[model_picker, attention_picker, dtype_picker],
                        [context_slider, batch_slider]], compute)
@@ -894,31 +1061,83 @@ def describe_disaggregation(reading: DisaggregationReading) -> str:
     return "\n".join(lines)
 
 
+def _one_token_answers(run) -> bool:
+    """True when every answer of the run is one token: no time per output token exists."""
+    return all(s.request.output_tokens == 1 for s in run.served)
+
+
+def disaggregation_caption(reading: DisaggregationReading) -> str:
+    """What the points show, from their numbers: medians of both ways, side by side."""
+    co, dis = reading.colocated, reading.disaggregated
+    first = (f"Median time to first token: co-located "
+             f"{format_seconds(co.time_to_first_token_s(50))}, disaggregated "
+             f"{format_seconds(dis.time_to_first_token_s(50))} (its KV transfer: "
+             f"{format_seconds(reading.kv_transfer_s)}).")
+    if _one_token_answers(co):
+        return first + " One-token answers have no time per output token (n/a)."
+    return (first + f" Median time per output token: co-located "
+            f"{format_seconds(co.time_per_output_token_s(50))}, disaggregated "
+            f"{format_seconds(dis.time_per_output_token_s(50))}.")
+
+
+class DisaggregationPlot:
+    """Lesson 06's per-request points, drawn once and moved for each reading."""
+
+    def __init__(self):
+        self.figure, (self.first, self.per_token), self.caption = framed_figure(
+            10.0, 4.9, 2, top=1.1, bottom=1.2)
+        self.title = self.figure.text(0.5, 1 - 0.1 / 4.9, "", ha="center", va="top",
+                                      fontsize=12)
+        self.series = []
+        for mode, style in (("co-located", {"marker": "o", "color": "tab:blue"}),
+                            ("disaggregated", {"marker": "s", "color": "tab:orange",
+                                               "markerfacecolor": "none", "markersize": 8})):
+            self.series.append((self.first.plot([], [], linestyle="none", label=mode, **style)[0],
+                                self.per_token.plot([], [], linestyle="none", **style)[0]))
+        self.figure.legend(loc="upper center", bbox_to_anchor=(0.5, 1 - 0.4 / 4.9), ncol=2)
+        self.not_applicable = self.per_token.text(
+            0.5, 0.5, "n/a: one-token answers\nhave no time per output token",
+            transform=self.per_token.transAxes, ha="center", va="center", fontsize=11,
+            color="gray", visible=False)
+        self.first.set_title("Time to first token")
+        self.per_token.set_title("Time per output token")
+        for axes, label in ((self.first, "time to first token (ms)"),
+                            (self.per_token, "time per output token (ms)")):
+            axes.set_xlabel("request (in arrival order)")
+            axes.set_ylabel(label)
+            fix_layout(axes, axes.get_title())
+
+    def update(self, reading: DisaggregationReading):
+        """Move the points to ``reading``'s requests; returns the figure."""
+        import math
+
+        one_token = _one_token_answers(reading.colocated)
+        for (first, per_token), run in zip(self.series, (reading.colocated,
+                                                         reading.disaggregated), strict=True):
+            index = [s.request.index for s in run.served]
+            first.set_data(index, [s.time_to_first_token_s * 1e3 for s in run.served])
+            # a one-token answer has no time per output token: no point, never a zero
+            per_token.set_data(index, [s.time_per_output_token_s * 1e3
+                                       if s.request.output_tokens > 1 else math.nan
+                                       for s in run.served])
+            per_token.set_visible(not one_token)
+        self.not_applicable.set_visible(one_token)
+        for index, axes in enumerate((self.first, self.per_token)):
+            highest = max((value for series in self.series for value in series[index].get_ydata()
+                           if series[index].get_visible() and math.isfinite(value)), default=1)
+            axes.set_ylim(0, highest * 1.12)
+            axes.set_xlim(-1, reading.n_requests)
+        answers = "token" if reading.output_tokens == 1 else "tokens"
+        self.title.set_text(f"{reading.model_name} on {reading.device_name}: prompts "
+                            f"~{reading.prompt_tokens:,} tokens, answers "
+                            f"~{reading.output_tokens:,} {answers}, KV over {reading.link_name}")
+        set_caption(self.caption, disaggregation_caption(reading))
+        return self.figure
+
+
 def disaggregation_figure(reading: DisaggregationReading):
     """Per-request time to first token and time per output token, both ways, in ms."""
-    import matplotlib.pyplot as plt
-
-    from memwall_lab.plotting import caption
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for run, marker in ((reading.colocated, "o"), (reading.disaggregated, "s")):
-        index = [s.request.index for s in run.served]
-        left.plot(index, [s.time_to_first_token_s * 1e3 for s in run.served], marker,
-                  label=run.mode)
-        right.plot(index, [s.time_per_output_token_s * 1e3 for s in run.served], marker,
-                   label=run.mode)
-    left.set_title("Time to first token")
-    right.set_title("Time per output token")
-    for axes, label in ((left, "time to first token (ms)"),
-                        (right, "time per output token (ms)")):
-        axes.set_xlabel("request (in arrival order)")
-        axes.set_ylabel(label)
-        axes.set_ylim(bottom=0)
-        axes.legend()
-    caption(fig, "Co-located decode steps wait behind other requests' prefills (uneven time "
-            "per token); disaggregated, one GPU queues all prefills and each KV crosses a link.")
-    fig.tight_layout()
-    return fig
+    return DisaggregationPlot().update(reading)
 
 
 def disaggregation_dashboard(model_name: str = "llama-3-8b", device_name: str = "h100-sxm",
@@ -927,17 +1146,20 @@ def disaggregation_dashboard(model_name: str = "llama-3-8b", device_name: str = 
     """Controls for prompt length, answer length and link: co-located vs disaggregated (06)."""
     import ipywidgets as widgets
 
-    prompt_slider = widgets.SelectionSlider(options=PROMPT_TOKEN_CHOICES, value=8192,
-                                            description="prompt (tokens)")
-    output_slider = widgets.SelectionSlider(options=OUTPUT_TOKEN_CHOICES, value=256,
-                                            description="answer (tokens)")
+    prompt_slider = widgets.SelectionSlider(
+        options=[(f"{tokens:,}", tokens) for tokens in PROMPT_TOKEN_CHOICES], value=8192,
+        description="prompt (tokens)")
+    output_slider = widgets.SelectionSlider(
+        options=[(f"{tokens:,}", tokens) for tokens in OUTPUT_TOKEN_CHOICES], value=256,
+        description="answer (tokens)")
     link_picker = widgets.Dropdown(options=DISAGGREGATION_LINKS, value="infiniband-ndr",
                                    description="KV link")
+    plot = DisaggregationPlot()
+    reading_of = functools.lru_cache(maxsize=256)(disaggregation_reading)  # revisits: free
 
     def compute():
-        reading = disaggregation_reading(prompt_slider.value, output_slider.value,
-                                         link_picker.value, model_name, device_name,
-                                         n_requests, arrival_rate_per_s, seed)
-        return describe_disaggregation(reading), disaggregation_figure(reading)
+        reading = reading_of(prompt_slider.value, output_slider.value, link_picker.value,
+                             model_name, device_name, n_requests, arrival_rate_per_s, seed)
+        return describe_disaggregation(reading), lambda: plot.update(reading)
 
     return _dashboard([[prompt_slider, output_slider, link_picker]], compute)

@@ -1,3 +1,6 @@
+import re
+
+import matplotlib.pyplot as plt
 import pytest
 
 from memwall_lab import hardware, models, widgets
@@ -82,3 +85,45 @@ def test_training_dashboard_names_the_models_it_offers():
         widgets.training_dashboard(model_name="gpt2")
     box = widgets.training_dashboard(model_name=widgets.CUSTOM_MODEL)
     assert "billion parameters" in box.children[-2].value
+
+
+def test_each_roof_can_have_its_own_dtype():
+    # this machine measured in fp32: 4 bytes a weight, 2 FLOPs -> about 0.5 FLOP/byte at batch 1
+    fp32, fp16 = widgets.decode_readings("llama-2-7b", 1, 1024, [LAPTOP, H100],
+                                         dtypes={LAPTOP.name: "fp32"})
+    assert (fp32.dtype, fp16.dtype) == ("fp32", "fp16")
+    # (a little under: the embedding's bytes are read but it is looked up, not multiplied)
+    assert fp32.weight_intensity_flops_per_byte == pytest.approx(0.5, rel=0.05)
+    assert fp16.weight_intensity_flops_per_byte == pytest.approx(1.0, rel=0.05)
+    model = models.get("llama-2-7b")
+    assert fp32.bytes_per_step == 4 * models.param_count(model) + 2 * 2 * 32 * 32 * 128 * 1025 * 2
+    text = widgets.describe_decode("llama-2-7b", 1, 1024, [fp32, fp16])
+    assert "laptop: fp32 weights and KV" in text and "weight matmuls 0.49 FLOP/byte" in text
+
+
+@pytest.mark.parametrize("dtypes", [{"no such roof": "fp32"}, {"laptop": "fp12"}, ["fp32"]])
+def test_roof_dtypes_name_known_roofs_and_dtypes(dtypes):
+    with pytest.raises(ValueError):
+        widgets.decode_readings("gpt2", 1, 64, [LAPTOP], dtypes=dtypes)
+
+
+def test_decode_numbers_are_plain_and_the_caption_compares_with_each_ridge():
+    readings = widgets.decode_readings("llama-3.1-405b", 1024, 1024, [LAPTOP, H100])
+    text = widgets.describe_decode("llama-3.1-405b", 1024, 1024, readings)
+    assert not re.search(r"\de[+-]?\d", text), text
+    caption = widgets.decode_caption(readings, [LAPTOP, H100])
+    assert "on laptop against a ridge of 4 (compute-bound)" in caption
+    assert f"ridge of {H100.ridge_flops_per_byte:,.0f}" in caption
+
+
+def test_decode_plot_moves_its_points_in_place():
+    plot = widgets.DecodeRooflinePlot([LAPTOP, H100])
+    first = plot.update("gpt2", 1, 512, widgets.decode_readings("gpt2", 1, 512, [LAPTOP, H100]))
+    again = plot.update("gpt2", 64, 512, widgets.decode_readings("gpt2", 64, 512, [LAPTOP, H100]))
+    assert first is again
+    (weights, attention) = plot.points[1]
+    reading = widgets.decode_readings("gpt2", 64, 512, [LAPTOP, H100])[1]
+    assert weights.get_xdata()[0] == reading.weight_intensity_flops_per_byte
+    assert attention.get_ydata()[0] == reading.attention_flops_per_s
+    assert "batch 64" in plot.axes.get_title()
+    plt.close(first)

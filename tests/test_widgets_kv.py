@@ -239,13 +239,24 @@ def test_readout_explains_the_attention_view():
     assert "attention view 'mqa': multi-query: one K and one V shared by every query head" in text
 
 
-def test_dashboard_clears_the_old_figure_when_a_point_cannot_be_computed():
+def test_dashboard_hides_the_old_plot_when_a_point_cannot_be_computed():
     box = widgets.kv_dashboard("llama-3-8b", context_len=8192)
-    attention_picker, figure_area = box.children[0].children[1], box.children[-1]
-    clears = []
-    figure_area.clear_output = lambda **options: clears.append(options)
+    attention_picker, picture = box.children[0].children[1], box.children[-1]
+    first_png = bytes(picture.value)
+    assert first_png.startswith(b"\x89PNG") and picture.layout.display is None
     attention_picker.value = "mla"  # llama-3-8b has no MLA latent: cannot compute
     assert "cannot compute this point" in box.children[2].value
-    assert clears == [{}]
+    assert picture.layout.display == "none"  # the last plot belongs to another point
     attention_picker.value = "mqa"
-    assert clears == [{}, {"wait": True}]
+    assert picture.layout.display is None and bytes(picture.value) != first_png
+    assert "attention MQA (1 kv head)" in picture.tooltip
+
+
+def test_kv_caption_states_the_crossover_and_the_fits_it_draws():
+    reading = widgets.kv_readings("llama-3-8b", 8192, 1)
+    caption = widgets.kv_caption(reading)
+    assert f"passes the weights (black) at {reading.crossover_context:,} tokens" in caption
+    assert "an NVIDIA H100 SXM up to 487,813 tokens" in caption
+    assert "The red dot is 8,192 tokens." in caption
+    none_fit = widgets.kv_caption(widgets.kv_readings("llama-3.1-405b", 128, 1))
+    assert "fit in none of these GPUs at any context" in none_fit

@@ -2,6 +2,7 @@
 
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 
 from memwall_lab import models, training, widgets
@@ -199,3 +200,35 @@ def test_training_takes_a_model_name():
 def test_training_bad_model_or_precision_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("arguments", [
+    dict(model_name_or_params="llama-2-7b", seq_len=4096),  # lesson 05's default view
+    dict(model_name_or_params="llama-2-7b", seq_len=2048),
+    dict(model_name_or_params="llama-3-70b", seq_len=32768, zero_stage=3, devices=64),
+    dict(model_name_or_params=7e9, zero_stage=2, offload=True),
+])
+def test_the_caption_names_the_parts_the_bars_show(arguments):
+    reading = widgets.training_readings(**arguments)
+    caption = widgets.training_caption(reading)
+    device = reading.per_device
+    parts = {"weights": device.weight_bytes, "gradients": device.gradient_bytes,
+             "optimizer states": device.optimizer_bytes}
+    if reading.activation_bytes is not None:
+        parts["activations"] = device.activation_bytes
+    shown = {name: size for name, size in parts.items() if size > 0}
+    largest, smallest = max(shown, key=shown.get), min(shown, key=shown.get)
+    assert f"{largest} are the largest part ({shown[largest] / 1e9:,.1f} GB)" in caption
+    assert f"{smallest} the smallest ({shown[smallest] / 1e9:,.1f} GB)" in caption
+    assert ("does NOT fit" in caption) == (not reading.fits)
+
+
+def test_the_training_plot_resizes_its_bars_in_place():
+    plot = widgets.TrainingPlot()
+    first = plot.update(widgets.training_readings("llama-2-7b"))
+    again = plot.update(widgets.training_readings("llama-3-70b", zero_stage=3, devices=8))
+    assert first is again
+    on_device = sum(bar.get_height() for _, bar in plot.bars)
+    reading = widgets.training_readings("llama-3-70b", zero_stage=3, devices=8)
+    assert on_device == pytest.approx(reading.per_device.device_bytes / 1e9)
+    plt.close(first)
