@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from memwall_lab import hardware, models, offload, training
 from memwall_lab.dashboard import dashboard as _dashboard
-from memwall_lab.dashboard import fix_layout, framed_figure, readout_html, set_caption
+from memwall_lab.dashboard import fix_layout, framed_figure, set_caption
 from memwall_lab.roofline import Roof
 from memwall_lab.units import format_bytes, format_number, format_rate, format_seconds
 from memwall_lab.validate import (
@@ -152,11 +152,6 @@ def describe_decode(model_name: str, batch: int, context_len: int, readings) -> 
             f"{format_seconds(reading.seconds_attention)}): {reading.bound}-bound, at best "
             f"{_tokens_per_s(reading.tokens_per_s)}{_fit_note(reading)}"]
     return "\n".join(lines)
-
-
-def as_preformatted(text: str) -> str:
-    """Wrap plain text as HTML that keeps its line breaks and columns, wrapping at words."""
-    return readout_html(text)
 
 
 class DecodeRooflinePlot:

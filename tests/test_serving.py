@@ -340,5 +340,4 @@ def test_any_value_in_any_argument_answers_or_raises_a_clear_error(label, functi
 
 @pytest.mark.parametrize("label, function, kwargs", CASES, ids=[case[0] for case in CASES])
 def test_the_valid_arguments_of_each_case_answer(label, function, kwargs):
-    _answers_or_refuses(lambda: function(**kwargs))
-    function(**kwargs)  # and it does answer
+    function(**kwargs)  # the fuzzing starts from a point that answers
